@@ -1,0 +1,429 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/go-gst/go-glib/glib"
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/makercast/makercast/internal/media/graph"
+)
+
+// ErrNoSlot is returned by Send when every output slot of a capture is taken.
+var ErrNoSlot = errors.New("media: no free output slot on this camera")
+
+// Engine builds and runs GStreamer pipelines.
+type Engine struct {
+	log *slog.Logger
+	// StallTimeout is how long a sender may go without writing a byte before
+	// it is torn down (a pulled cable leaves the TCP connection open).
+	StallTimeout time.Duration
+	// FirstFrameTimeout bounds how long OpenCapture waits for the first
+	// encoded frame.
+	FirstFrameTimeout time.Duration
+}
+
+// NewEngine initialises GStreamer (idempotent) and returns an engine.
+func NewEngine(log *slog.Logger) *Engine {
+	gst.Init(nil)
+	return &Engine{log: log, StallTimeout: 10 * time.Second, FirstFrameTimeout: 15 * time.Second}
+}
+
+// Have reports whether an element factory is installed.
+func Have(factory string) bool { return gst.Find(factory) != nil }
+
+// build creates every element of g inside bin and links them.
+func build(bin *gst.Bin, g graph.Graph) (map[string]*gst.Element, error) {
+	els := map[string]*gst.Element{}
+	for _, c := range g.Chains {
+		var prev *gst.Element
+		if c.From != "" {
+			prev = els[c.From]
+			if prev == nil {
+				return nil, fmt.Errorf("media: chain starts from unknown element %q", c.From)
+			}
+		}
+		for _, e := range c.Elems {
+			elem, err := gst.NewElementWithName(e.Factory, e.Name)
+			if err != nil {
+				return nil, fmt.Errorf("media: element %s is not installed: %w", e.Factory, err)
+			}
+			for _, pr := range e.Props {
+				elem.SetArg(pr.Name, pr.Value)
+			}
+			if err := bin.Add(elem); err != nil {
+				return nil, fmt.Errorf("media: add %s: %w", e.Name, err)
+			}
+			if prev != nil {
+				if err := prev.Link(elem); err != nil {
+					return nil, fmt.Errorf("media: link %s to %s: %w", prev.GetName(), e.Name, err)
+				}
+			}
+			els[e.Name] = elem
+			prev = elem
+		}
+		if c.To != "" {
+			name, pad, _ := strings.Cut(c.To, ".")
+			to := els[name]
+			if to == nil || prev == nil {
+				return nil, fmt.Errorf("media: chain links to unknown element %q", c.To)
+			}
+			sinkPad := to.GetRequestPad(pad)
+			if sinkPad == nil {
+				return nil, fmt.Errorf("media: %s has no request pad %q", name, pad)
+			}
+			if r := prev.GetStaticPad("src").Link(sinkPad); r != gst.PadLinkOK {
+				return nil, fmt.Errorf("media: link %s to %s: %s", prev.GetName(), c.To, r)
+			}
+		}
+	}
+	return els, nil
+}
+
+// setObjectProp sets an object-typed property (proxysrc's "proxysink"). go-gst
+// would wrap the value as a plain GstElement, which the property refuses, so
+// the GValue is made with the property's own type. nil unsets it.
+func setObjectProp(e *gst.Element, prop string, target *gst.Element) error {
+	t, err := e.GetPropertyType(prop)
+	if err != nil {
+		return fmt.Errorf("media: property %s: %w", prop, err)
+	}
+	v, err := glib.ValueInit(t)
+	if err != nil {
+		return fmt.Errorf("media: property %s: %w", prop, err)
+	}
+	if target != nil {
+		v.SetInstance(unsafe.Pointer(target.Unsafe()))
+	}
+	return e.SetPropertyValue(prop, v)
+}
+
+// pipeline wraps a gst pipeline with a bus reader goroutine.
+type pipeline struct {
+	pipe *gst.Pipeline
+	els  map[string]*gst.Element
+	log  *slog.Logger
+
+	errc chan error // first fatal bus error, buffered 1
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newPipeline(name string, g graph.Graph, log *slog.Logger) (*pipeline, error) {
+	pipe, err := gst.NewPipeline(name)
+	if err != nil {
+		return nil, fmt.Errorf("media: new pipeline: %w", err)
+	}
+	els, err := build(pipe.Bin, g)
+	if err != nil {
+		_ = pipe.SetState(gst.StateNull)
+		return nil, err
+	}
+	return &pipeline{pipe: pipe, els: els, log: log, errc: make(chan error, 1), stop: make(chan struct{})}, nil
+}
+
+// watch reads the bus until stop; the first ERROR or EOS goes to errc.
+func (p *pipeline) watch() {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		bus := p.pipe.GetPipelineBus()
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond),
+				gst.MessageError|gst.MessageEOS|gst.MessageWarning|gst.MessageLatency)
+			if msg == nil {
+				continue
+			}
+			switch msg.Type() {
+			case gst.MessageError:
+				gerr := msg.ParseError()
+				p.log.Debug("pipeline error", "element", msg.Source(), "debug", gerr.DebugString())
+				p.fail(fmt.Errorf("%s: %s", msg.Source(), gerr.Error()))
+			case gst.MessageEOS:
+				p.fail(errors.New("end of stream"))
+			case gst.MessageWarning:
+				w := msg.ParseWarning()
+				p.log.Warn("pipeline warning", "element", msg.Source(), "warning", w.Error())
+			case gst.MessageLatency:
+				p.pipe.RecalculateLatency()
+			}
+		}
+	}()
+}
+
+func (p *pipeline) fail(err error) {
+	select {
+	case p.errc <- err:
+	default:
+	}
+}
+
+// close sets the pipeline to NULL and waits for the bus reader.
+func (p *pipeline) close() {
+	_ = p.pipe.SetState(gst.StateNull)
+	close(p.stop)
+	p.wg.Wait()
+}
+
+// Capture is one running camera: sources, encoders and output slots.
+type Capture struct {
+	p        *pipeline
+	resolved graph.Resolved
+	log      *slog.Logger
+	engine   *Engine
+
+	mu    sync.Mutex
+	free  []int
+	done  chan struct{}
+	err   error
+	once  sync.Once
+	stopW chan struct{}
+	wg    sync.WaitGroup
+}
+
+// OpenCapture builds and starts a capture pipeline and waits until the
+// first encoded frame has come out, or fails.
+func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capture, error) {
+	g, res, err := graph.CaptureGraph(spec, Have)
+	if err != nil {
+		return nil, err
+	}
+	log := e.log.With("encoder", res.Encoder)
+	p, err := newPipeline("capture", g, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{p: p, resolved: res, log: log, engine: e, done: make(chan struct{}), stopW: make(chan struct{})}
+	for i := spec.Slots - 1; i >= 0; i-- {
+		c.free = append(c.free, i)
+	}
+	first := make(chan struct{})
+	var firstOnce sync.Once
+	p.els[graph.VideoParse].GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+		firstOnce.Do(func() { close(first) })
+		return gst.PadProbeRemove
+	})
+	p.watch()
+	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
+		p.close()
+		return nil, fmt.Errorf("media: start capture: %w", err)
+	}
+	timer := time.NewTimer(e.FirstFrameTimeout)
+	defer timer.Stop()
+	select {
+	case <-first:
+	case err := <-p.errc:
+		p.close()
+		return nil, fmt.Errorf("media: capture failed: %w", err)
+	case <-timer.C:
+		p.close()
+		return nil, fmt.Errorf("media: capture produced no frame within %s", e.FirstFrameTimeout)
+	case <-ctx.Done():
+		p.close()
+		return nil, ctx.Err()
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case err := <-p.errc:
+			c.finish(fmt.Errorf("media: capture failed: %w", err))
+		case <-c.stopW:
+		}
+	}()
+	return c, nil
+}
+
+func (c *Capture) finish(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	})
+}
+
+// Resolved tells which encoders the capture uses.
+func (c *Capture) Resolved() graph.Resolved { return c.resolved }
+
+// Done is closed when the capture has failed or been closed.
+func (c *Capture) Done() <-chan struct{} { return c.done }
+
+// Err is why the capture ended (nil while running or after Close).
+func (c *Capture) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close stops the capture. Senders must have returned first.
+func (c *Capture) Close() {
+	close(c.stopW)
+	c.wg.Wait()
+	c.finish(nil)
+	c.p.close()
+}
+
+func (c *Capture) takeSlot() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.free) == 0 {
+		return 0, ErrNoSlot
+	}
+	i := c.free[len(c.free)-1]
+	c.free = c.free[:len(c.free)-1]
+	return i, nil
+}
+
+func (c *Capture) releaseSlot(i int) {
+	c.mu.Lock()
+	c.free = append(c.free, i)
+	c.mu.Unlock()
+}
+
+// SendHooks are called from Send's own goroutine, never from GStreamer's.
+type SendHooks struct {
+	// Live is called once, when media bytes are flowing to the server.
+	Live func()
+	// Bytes reports the running total of bytes written to the server.
+	Bytes func(total uint64)
+}
+
+// liveThreshold: the RTMP handshake and connect/publish commands take
+// about 3.5 kB; past this many bytes written, media is flowing.
+const liveThreshold = 16 * 1024
+
+// Send attaches a new sender for target to a free slot and runs it until
+// ctx is done (returns nil), or the sender or the capture fails (returns the
+// error). The returned error never contains the stream key or password.
+func (c *Capture) Send(ctx context.Context, t graph.Target, hooks SendHooks) error {
+	slot, err := c.takeSlot()
+	if err != nil {
+		return err
+	}
+	defer c.releaseSlot(slot)
+	redact := func(err error) error {
+		s := err.Error()
+		for _, secret := range []string{t.Stream, t.Password} {
+			if secret != "" {
+				s = strings.ReplaceAll(s, secret, "****")
+			}
+		}
+		return errors.New(s)
+	}
+
+	p, err := newPipeline("sender", graph.SenderGraph(t), c.log)
+	if err != nil {
+		return redact(err)
+	}
+	vsrc, asrc, sink := p.els["vsrc"], p.els["asrc"], p.els["sink"]
+	vps, aps := c.p.els[graph.SlotVideo(slot)], c.p.els[graph.SlotAudio(slot)]
+	defer func() {
+		p.close()
+		_ = setObjectProp(vsrc, "proxysink", nil)
+		_ = setObjectProp(asrc, "proxysink", nil)
+	}()
+	if err := setObjectProp(vsrc, "proxysink", vps); err != nil {
+		return err
+	}
+	if err := setObjectProp(asrc, "proxysink", aps); err != nil {
+		return err
+	}
+	// A reused proxysink copies caps/segment only once; a sticky event that
+	// fails to reach the (still NULL) proxysrc makes it copy them again with
+	// the next buffer.
+	for _, ps := range []*gst.Element{vps, aps} {
+		ps.GetStaticPad("sink").SendEvent(gst.NewCustomEvent(gst.EventTypeCustomDownstreamSticky, gst.NewStructure("makercast-reattach")))
+	}
+	// Both pipelines run on the capture's clock and base time, so timestamps
+	// (and A/V sync) carry over unchanged.
+	p.pipe.ForceClock(c.p.pipe.GetPipelineClock())
+	p.pipe.SetBaseTime(c.p.pipe.GetBaseTime())
+	p.pipe.SetStartTime(gst.ClockTimeNone)
+	// Start the destination on a keyframe: drop delta frames until one comes.
+	vsrc.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if buf := info.GetBuffer(); buf != nil && buf.HasFlags(gst.BufferFlagDeltaUnit) {
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeRemove
+	})
+	p.watch()
+	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
+		return redact(fmt.Errorf("media: start sender: %w", err))
+	}
+	// Ask the encoder for a keyframe now instead of waiting up to a GOP.
+	vps.SendEvent(gst.NewCustomEvent(gst.EventTypeCustomUpstream, gst.NewStructureFromString(
+		"GstForceKeyUnit, running-time=(guint64)18446744073709551615, all-headers=(boolean)true, count=(uint)0")))
+
+	var (
+		last      uint64
+		lastMove  = time.Now()
+		live      bool
+		pollEvery = 50 * time.Millisecond
+	)
+	ticker := time.NewTicker(pollEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.done:
+			return errors.New("media: capture stopped")
+		case err := <-p.errc:
+			return redact(fmt.Errorf("media: sender: %w", err))
+		case now := <-ticker.C:
+			total := outBytes(sink)
+			if total != last {
+				last, lastMove = total, now
+				if hooks.Bytes != nil {
+					hooks.Bytes(total)
+				}
+			}
+			if !live && total > liveThreshold {
+				live = true
+				if hooks.Live != nil {
+					hooks.Live()
+				}
+				ticker.Reset(500 * time.Millisecond)
+			}
+			if c.engine.StallTimeout > 0 && now.Sub(lastMove) > c.engine.StallTimeout {
+				return fmt.Errorf("media: sender stalled: nothing written for %s", c.engine.StallTimeout.Round(time.Second))
+			}
+		}
+	}
+}
+
+// outBytes reads rtmp2sink's running count of bytes written.
+func outBytes(sink *gst.Element) uint64 {
+	v, err := sink.GetProperty("stats")
+	if err != nil {
+		return 0
+	}
+	st, ok := v.(*gst.Structure)
+	if !ok || st == nil {
+		return 0
+	}
+	n, err := st.GetValue("out-bytes-total")
+	if err != nil {
+		return 0
+	}
+	switch x := n.(type) {
+	case uint64:
+		return x
+	case int64:
+		return uint64(x)
+	}
+	return 0
+}

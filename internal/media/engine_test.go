@@ -1,0 +1,156 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/testenv"
+)
+
+func testSpec() CaptureSpec {
+	return CaptureSpec{
+		Video: VideoSpec{Source: VideoTest, Width: 640, Height: 360, FPS: 30, BitrateKbps: 800, KeyframeSec: 2, Encoder: EncoderX264, Preset: "ultrafast"},
+		Audio: AudioSpec{Source: AudioTest, BitrateKbps: 128},
+		Slots: 3,
+	}
+}
+
+func newEngine(t *testing.T) *Engine {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return NewEngine(log)
+}
+
+func target(srv *testenv.RTMPServer, key string) Target {
+	return Target{Scheme: RTMP, Host: "127.0.0.1", Port: srv.Port, Application: "live", Stream: key}
+}
+
+// runSend runs Send in a goroutine and returns a stop function that waits.
+func runSend(ctx context.Context, c *Capture, tg Target, hooks SendHooks) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Send(ctx, tg, hooks) }()
+	return func() error { cancel(); return <-errc }
+}
+
+func TestCaptureSendsPlayableStream(t *testing.T) {
+	srv := testenv.StartRTMP(t)
+	e := newEngine(t)
+	ctx := context.Background()
+	c, err := e.OpenCapture(ctx, testSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var live atomic.Bool
+	stop := runSend(ctx, c, target(srv, "k1"), SendHooks{Live: func() { live.Store(true) }})
+	srv.WaitPublishing(t, "k1", 10*time.Second)
+	pr := testenv.FFProbe(t, srv.URL()+"/k1")
+	v, ok := pr.Video()
+	if !ok {
+		t.Fatalf("no video stream in %+v", pr)
+	}
+	if v.CodecName != "h264" || v.PixFmt != "yuv420p" || v.Width != 640 || v.Height != 360 || v.Profile != "Constrained Baseline" {
+		t.Errorf("video = %+v", v)
+	}
+	if v.AvgFrameRate != "30/1" && v.RFrameRate != "30/1" {
+		t.Errorf("frame rate = %s / %s, want 30/1", v.AvgFrameRate, v.RFrameRate)
+	}
+	a, ok := pr.Audio()
+	if !ok || a.CodecName != "aac" || a.Profile != "LC" || a.SampleRate != "44100" {
+		t.Errorf("audio = %+v (present %v)", a, ok)
+	}
+	if !live.Load() {
+		t.Error("Live hook was not called although the server receives the stream")
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Send after cancel = %v, want nil", err)
+	}
+	srv.WaitGone(t, "k1", 5*time.Second)
+}
+
+func TestOneDeadDestinationDoesNotDisturbTheOther(t *testing.T) {
+	srv := testenv.StartRTMP(t)
+	e := newEngine(t)
+	ctx := context.Background()
+	c, err := e.OpenCapture(ctx, testSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := runSend(ctx, c, target(srv, "good"), SendHooks{})
+	defer stop()
+	srv.WaitPublishing(t, "good", 10*time.Second)
+
+	dead := Target{Scheme: RTMP, Host: "127.0.0.1", Port: testenv.FreePort(t), Application: "live", Stream: "secretkey123"}
+	for i := 0; i < 3; i++ {
+		err := c.Send(ctx, dead, SendHooks{})
+		if err == nil {
+			t.Fatal("Send to a closed port returned nil")
+		}
+		if containsSecret(err, "secretkey123") {
+			t.Fatalf("error leaks the stream key: %v", err)
+		}
+	}
+	before, _ := srv.Stats()
+	time.Sleep(1500 * time.Millisecond)
+	after, _ := srv.Stats()
+	if after["good"].BytesIn <= before["good"].BytesIn {
+		t.Fatalf("healthy destination stopped receiving: %d -> %d bytes", before["good"].BytesIn, after["good"].BytesIn)
+	}
+	if !srv.Publishing("good") {
+		t.Fatal("healthy destination no longer published")
+	}
+}
+
+func containsSecret(err error, s string) bool {
+	return err != nil && len(s) > 0 && (fmt.Sprint(err) != "" && contains(err.Error(), s))
+}
+
+func contains(a, b string) bool {
+	for i := 0; i+len(b) <= len(a); i++ {
+		if a[i:i+len(b)] == b {
+			return true
+		}
+	}
+	return false
+}
+
+func TestReattachOnSameSlotPlays(t *testing.T) {
+	srv := testenv.StartRTMP(t)
+	e := newEngine(t)
+	ctx := context.Background()
+	spec := testSpec()
+	spec.Slots = 1
+	c, err := e.OpenCapture(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 3; i++ {
+		key := fmt.Sprintf("re%d", i)
+		stop := runSend(ctx, c, target(srv, key), SendHooks{})
+		srv.WaitPublishing(t, key, 10*time.Second)
+		pr := testenv.FFProbe(t, srv.URL()+"/"+key)
+		if v, ok := pr.Video(); !ok || v.Width != 640 {
+			t.Fatalf("attach %d: video = %+v", i, pr)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The only slot is free again; a second concurrent sender gets ErrNoSlot.
+	stop := runSend(ctx, c, target(srv, "x"), SendHooks{})
+	defer stop()
+	srv.WaitPublishing(t, "x", 10*time.Second)
+	if err := c.Send(ctx, target(srv, "y"), SendHooks{}); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("second sender on a full capture: %v, want ErrNoSlot", err)
+	}
+}

@@ -1,0 +1,330 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// VideoSource says where pictures come from.
+type VideoSource string
+
+const (
+	VideoTest      VideoSource = "test"      // moving test pattern
+	VideoV4L2      VideoSource = "v4l2"      // USB webcam (C270, C920, ...)
+	VideoLibcamera VideoSource = "libcamera" // Pi camera module
+)
+
+// InputFormat is what a V4L2 camera is asked to deliver.
+type InputFormat string
+
+const (
+	InputRaw   InputFormat = "raw"
+	InputMJPEG InputFormat = "mjpeg"
+	InputH264  InputFormat = "h264" // the camera's own encoder (C920): no re-encode
+)
+
+// Encoder names the H.264 encoder.
+type Encoder string
+
+const (
+	EncoderAuto Encoder = "auto" // v4l2h264enc when the hardware exists, else x264
+	EncoderX264 Encoder = "x264"
+	EncoderV4L2 Encoder = "v4l2" // Pi 0-4 bcm2835-codec
+)
+
+// AudioSource says where sound comes from.
+type AudioSource string
+
+const (
+	AudioTest    AudioSource = "test"    // a quiet 440 Hz tone
+	AudioSilence AudioSource = "silence" // a silent AAC track: platforms reject video-only streams
+	AudioALSA    AudioSource = "alsa"
+)
+
+// VideoSpec describes capture and encoding of one camera's video.
+type VideoSpec struct {
+	Source      VideoSource
+	Device      string // /dev/videoN for v4l2, camera name for libcamera (may be empty)
+	Input       InputFormat
+	Width       int
+	Height      int
+	FPS         int
+	BitrateKbps int
+	KeyframeSec int
+	Encoder     Encoder
+	Preset      string // x264 speed preset
+}
+
+// AudioSpec describes capture and encoding of one camera's audio.
+type AudioSpec struct {
+	Source      AudioSource
+	Device      string // ALSA device, e.g. hw:1,0 or plughw:CARD=C920
+	BitrateKbps int
+}
+
+// CaptureSpec is everything needed to build one camera's capture pipeline.
+type CaptureSpec struct {
+	Video VideoSpec
+	Audio AudioSpec
+	// Slots is how many outputs (destinations, recorders) can attach at once.
+	Slots int
+}
+
+// Presets are the x264 speed presets offered. ultrafast gives Constrained
+// Baseline (no CABAC, no B-frames); the others give Main.
+var presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true}
+
+var (
+	devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]{1,64}$`)
+	alsaDevice = regexp.MustCompile(`^[A-Za-z0-9_:,=.-]{1,64}$`)
+	camName    = regexp.MustCompile(`^[A-Za-z0-9 /_:.@-]{0,128}$`)
+)
+
+// Validate checks every field, so that the graph built from it holds only
+// known-safe values.
+func (s CaptureSpec) Validate() error {
+	v, a := s.Video, s.Audio
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("graph: "+format, args...)) }
+	switch v.Source {
+	case VideoTest:
+	case VideoV4L2:
+		if !devicePath.MatchString(v.Device) {
+			add("video device %q is not a /dev path", v.Device)
+		}
+		switch v.Input {
+		case InputRaw, InputMJPEG, InputH264:
+		default:
+			add("unknown input format %q (raw, mjpeg, h264)", v.Input)
+		}
+	case VideoLibcamera:
+		if !camName.MatchString(v.Device) {
+			add("libcamera camera name %q has unexpected characters", v.Device)
+		}
+	default:
+		add("unknown video source %q", v.Source)
+	}
+	if v.Width < 160 || v.Width > 3840 || v.Width%2 != 0 {
+		add("width %d must be even and within 160..3840", v.Width)
+	}
+	if v.Height < 120 || v.Height > 2160 || v.Height%2 != 0 {
+		add("height %d must be even and within 120..2160", v.Height)
+	}
+	if v.FPS < 1 || v.FPS > 60 {
+		add("fps %d must be within 1..60", v.FPS)
+	}
+	if v.BitrateKbps < 100 || v.BitrateKbps > 20000 {
+		add("video bitrate %d kbit/s must be within 100..20000", v.BitrateKbps)
+	}
+	if v.KeyframeSec < 1 || v.KeyframeSec > 10 {
+		add("keyframe interval %d s must be within 1..10", v.KeyframeSec)
+	}
+	switch v.Encoder {
+	case EncoderAuto, EncoderX264, EncoderV4L2:
+	default:
+		add("unknown encoder %q", v.Encoder)
+	}
+	if !presets[v.Preset] {
+		add("unknown x264 preset %q", v.Preset)
+	}
+	switch a.Source {
+	case AudioTest, AudioSilence:
+	case AudioALSA:
+		if !alsaDevice.MatchString(a.Device) {
+			add("alsa device %q has unexpected characters", a.Device)
+		}
+	default:
+		add("unknown audio source %q", a.Source)
+	}
+	if a.BitrateKbps < 32 || a.BitrateKbps > 320 {
+		add("audio bitrate %d kbit/s must be within 32..320", a.BitrateKbps)
+	}
+	if s.Slots < 1 || s.Slots > 16 {
+		add("slots %d must be within 1..16", s.Slots)
+	}
+	return errors.Join(errs...)
+}
+
+// Available reports whether an element factory exists. The engine passes the
+// real registry; tests pass a map.
+type Available func(factory string) bool
+
+// Resolved is what the builder chose, for state reports.
+type Resolved struct {
+	Encoder      string // element doing the H.264 (or "camera" for passthrough)
+	AudioEncoder string
+	Profile      string
+}
+
+// Element names shared by the capture graph and the engine.
+const (
+	videoTee = "vt"
+	audioTee = "at"
+	// VideoParse is the last element before the video tee.
+	VideoParse = "vparse"
+)
+
+// SlotVideo and SlotAudio name the proxysinks of output slot i.
+func SlotVideo(i int) string { return fmt.Sprintf("vslot%d", i) }
+
+// SlotAudio: see SlotVideo.
+func SlotAudio(i int) string { return fmt.Sprintf("aslot%d", i) }
+
+// CaptureGraph builds the capture pipeline: source, one H.264 encoder and one
+// AAC encoder, each into a tee; every slot is a leaky queue into a proxysink
+// so a stuck or dead output can never back-pressure the encoders.
+func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
+	if err := s.Validate(); err != nil {
+		return Graph{}, Resolved{}, err
+	}
+	v, a := s.Video, s.Audio
+	var res Resolved
+	raw := fmt.Sprintf("video/x-raw,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)
+	i420 := fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)
+
+	var video []Elem
+	passthrough := false
+	switch v.Source {
+	case VideoTest:
+		video = append(video,
+			el("videotestsrc", "src", p("is-live", true), p("pattern", "smpte"), p("horizontal-speed", 4)),
+			caps("srccaps", i420))
+	case VideoV4L2:
+		video = append(video, el("v4l2src", "src", p("device", v.Device)))
+		switch v.Input {
+		case InputRaw:
+			video = append(video, caps("srccaps", raw))
+		case InputMJPEG:
+			video = append(video,
+				caps("srccaps", fmt.Sprintf("image/jpeg,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)),
+				el("jpegdec", "jpegdec"))
+		case InputH264:
+			passthrough = true
+			video = append(video,
+				caps("srccaps", fmt.Sprintf("video/x-h264,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)))
+		}
+	case VideoLibcamera:
+		src := el("libcamerasrc", "src")
+		if v.Device != "" {
+			src.Props = append(src.Props, p("camera-name", v.Device))
+		}
+		video = append(video, src, caps("srccaps", raw))
+	}
+
+	if passthrough {
+		res.Encoder, res.Profile = "camera", "camera"
+	} else {
+		// Cameras deliver YUY2, NV12 or MJPEG; x264 would pick 4:2:2 or 10-bit
+		// if offered, which players reject: always hand it 8-bit 4:2:0.
+		video = append(video,
+			el("queue", "capq", p("leaky", "downstream"), p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)),
+			el("videoconvert", "conv"),
+			caps("enccaps", i420))
+		enc := v.Encoder
+		if enc == EncoderAuto {
+			enc = EncoderX264
+			if have("v4l2h264enc") {
+				enc = EncoderV4L2
+			}
+		}
+		gop := v.FPS * v.KeyframeSec
+		switch enc {
+		case EncoderX264:
+			res.Encoder = "x264enc"
+			res.Profile = "main"
+			if v.Preset == "ultrafast" {
+				res.Profile = "constrained-baseline"
+			}
+			video = append(video,
+				el("x264enc", "venc",
+					p("tune", "zerolatency"), p("speed-preset", v.Preset), p("bitrate", v.BitrateKbps),
+					p("vbv-buf-capacity", 1000), p("key-int-max", gop), p("pass", "cbr")),
+				caps("h264caps", "video/x-h264,profile="+res.Profile))
+		case EncoderV4L2:
+			res.Encoder = "v4l2h264enc"
+			res.Profile = "main"
+			video = append(video,
+				el("v4l2h264enc", "venc", p("extra-controls",
+					fmt.Sprintf("controls,video_bitrate=%d,video_bitrate_mode=1,h264_i_frame_period=%d,repeat_sequence_header=1",
+						v.BitrateKbps*1000, gop))),
+				caps("h264caps", "video/x-h264,level=(string)4,profile=(string)main"))
+		}
+	}
+	// config-interval=-1 repeats SPS/PPS before every IDR, so an output that
+	// attaches mid-stream can decode from its first keyframe.
+	video = append(video, el("h264parse", VideoParse, p("config-interval", -1)), el("tee", videoTee, p("allow-not-linked", true)))
+
+	var audio []Elem
+	switch a.Source {
+	case AudioTest:
+		audio = append(audio, el("audiotestsrc", "asrc", p("is-live", true), p("wave", "sine"), p("freq", 440), p("volume", "0.1")))
+	case AudioSilence:
+		audio = append(audio, el("audiotestsrc", "asrc", p("is-live", true), p("wave", "silence")))
+	case AudioALSA:
+		audio = append(audio, el("alsasrc", "asrc", p("device", a.Device)))
+	}
+	audio = append(audio,
+		el("queue", "aq", p("leaky", "downstream"), p("max-size-time", 200_000_000), p("max-size-buffers", 0), p("max-size-bytes", 0)),
+		el("audioconvert", "aconv"), el("audioresample", "ares"),
+		caps("acaps", "audio/x-raw,rate=44100,channels=2"))
+	switch {
+	case have("avenc_aac"):
+		res.AudioEncoder = "avenc_aac"
+		audio = append(audio, el("avenc_aac", "aenc", p("bitrate", a.BitrateKbps*1000)))
+	default:
+		res.AudioEncoder = "voaacenc"
+		audio = append(audio, el("voaacenc", "aenc", p("bitrate", a.BitrateKbps*1000)))
+	}
+	audio = append(audio, el("aacparse", "aparse"), el("tee", audioTee, p("allow-not-linked", true)))
+
+	g := Graph{Chains: []Chain{{Elems: video}, {Elems: audio}}}
+	for i := 0; i < s.Slots; i++ {
+		g.Chains = append(g.Chains,
+			Chain{From: videoTee, Elems: []Elem{slotQueue(fmt.Sprintf("vslotq%d", i), 90), el("proxysink", SlotVideo(i))}},
+			Chain{From: audioTee, Elems: []Elem{slotQueue(fmt.Sprintf("aslotq%d", i), 150), el("proxysink", SlotAudio(i))}},
+		)
+	}
+	return g, res, nil
+}
+
+func slotQueue(name string, buffers int) Elem {
+	return el("queue", name, p("leaky", "downstream"), p("max-size-buffers", buffers), p("max-size-bytes", 0), p("max-size-time", 0))
+}
+
+// Scheme is an RTMP transport.
+type Scheme string
+
+const (
+	RTMP  Scheme = "rtmp"
+	RTMPS Scheme = "rtmps"
+)
+
+// Target is one RTMP(S) endpoint in typed form. Stream (the key) and
+// Password are secrets: callers must never log them.
+type Target struct {
+	Scheme      Scheme
+	Host        string
+	Port        int
+	Application string
+	Stream      string
+	Username    string
+	Password    string
+}
+
+// SenderGraph builds one destination's sender: proxysrc pair into flvmux
+// into rtmp2sink. The target's fields go into typed properties, so nothing in
+// them can alter the pipeline.
+func SenderGraph(t Target) Graph {
+	sink := el("rtmp2sink", "sink",
+		p("scheme", string(t.Scheme)), p("host", t.Host), p("port", t.Port),
+		p("application", t.Application), p("stream", t.Stream), p("async-connect", true), p("timeout", 5))
+	if t.Username != "" {
+		sink.Props = append(sink.Props, p("username", t.Username), p("password", t.Password), p("authmod", "auto"))
+	}
+	return Graph{Chains: []Chain{
+		{Elems: []Elem{el("flvmux", "mux", p("streamable", true), p("latency", 100_000_000)), sink}},
+		{Elems: []Elem{el("proxysrc", "vsrc"), el("queue", "vq")}, To: "mux.video"},
+		{Elems: []Elem{el("proxysrc", "asrc"), el("queue", "aq")}, To: "mux.audio"},
+	}}
+}

@@ -293,14 +293,6 @@ func (c *Capture) releaseSlot(i int) {
 	c.mu.Unlock()
 }
 
-// SendHooks are called from Send's own goroutine, never from GStreamer's.
-type SendHooks struct {
-	// Live is called once, when media bytes are flowing to the server.
-	Live func()
-	// Bytes reports the running total of bytes written to the server.
-	Bytes func(total uint64)
-}
-
 // liveThreshold: the RTMP handshake and connect/publish commands take
 // about 3.5 kB; past this many bytes written, media is flowing.
 const liveThreshold = 16 * 1024
@@ -308,7 +300,7 @@ const liveThreshold = 16 * 1024
 // Send attaches a new sender for target to a free slot and runs it until
 // ctx is done (returns nil), or the sender or the capture fails (returns the
 // error). The returned error never contains the stream key or password.
-func (c *Capture) Send(ctx context.Context, t graph.Target, hooks SendHooks) error {
+func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHooks) error {
 	slot, err := c.takeSlot()
 	if err != nil {
 		return err
@@ -316,7 +308,7 @@ func (c *Capture) Send(ctx context.Context, t graph.Target, hooks SendHooks) err
 	defer c.releaseSlot(slot)
 	redact := func(err error) error {
 		s := err.Error()
-		for _, secret := range []string{t.Stream, t.Password} {
+		for _, secret := range []string{t.Stream.Reveal(), t.Password.Reveal()} {
 			if secret != "" {
 				s = strings.ReplaceAll(s, secret, "****")
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/secret"
 	"github.com/makercast/makercast/internal/testenv"
 )
 
@@ -29,7 +30,7 @@ func newEngine(t *testing.T) *Engine {
 }
 
 func target(srv *testenv.RTMPServer, key string) Target {
-	return Target{Scheme: RTMP, Host: "127.0.0.1", Port: srv.Port, Application: "live", Stream: key}
+	return Target{Scheme: RTMP, Host: "127.0.0.1", Port: srv.Port, Application: "live", Stream: secret.Secret(key)}
 }
 
 // runSend runs Send in a goroutine and returns a stop function that waits.

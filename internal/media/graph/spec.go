@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/makercast/makercast/internal/secret"
 )
 
 // VideoSource says where pictures come from.
@@ -307,9 +309,18 @@ type Target struct {
 	Host        string
 	Port        int
 	Application string
-	Stream      string
+	Stream      secret.Secret
 	Username    string
-	Password    string
+	Password    secret.Secret
+}
+
+// SendHooks are called from the sender's own goroutine, never from
+// GStreamer's threads.
+type SendHooks struct {
+	// Live is called once, when media bytes are flowing to the server.
+	Live func()
+	// Bytes reports the running total of bytes written to the server.
+	Bytes func(total uint64)
 }
 
 // SenderGraph builds one destination's sender: proxysrc pair into flvmux
@@ -318,9 +329,9 @@ type Target struct {
 func SenderGraph(t Target) Graph {
 	sink := el("rtmp2sink", "sink",
 		p("scheme", string(t.Scheme)), p("host", t.Host), p("port", t.Port),
-		p("application", t.Application), p("stream", t.Stream), p("async-connect", true), p("timeout", 5))
+		p("application", t.Application), p("stream", t.Stream.Reveal()), p("async-connect", true), p("timeout", 5))
 	if t.Username != "" {
-		sink.Props = append(sink.Props, p("username", t.Username), p("password", t.Password), p("authmod", "auto"))
+		sink.Props = append(sink.Props, p("username", t.Username), p("password", t.Password.Reveal()), p("authmod", "auto"))
 	}
 	return Graph{Chains: []Chain{
 		{Elems: []Elem{el("flvmux", "mux", p("streamable", true), p("latency", 100_000_000)), sink}},

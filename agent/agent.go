@@ -1,0 +1,516 @@
+// Package agent is makercast's domain: cameras, destinations, the commands
+// that drive them and the state they report. It talks to GStreamer and MQTT
+// only through the small interfaces in ports.go.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Settings is what the agent is built from.
+type Settings struct {
+	Topics       Topics
+	Cameras      []Camera
+	Destinations []Destination
+	// MaxOutputs bounds destinations per camera (the capture's slots).
+	MaxOutputs int
+	// PublishTimeout bounds each MQTT publish (default 2 s).
+	PublishTimeout time.Duration
+	// Reachable is the TCP probe used while a destination waits to retry
+	// (default: a real dial with a 300 ms timeout); ProbeEvery its period.
+	Reachable  Reachable
+	ProbeEvery time.Duration
+	// NewBackoff makes the retry schedule (default NewBackoff).
+	NewBackoff func() *Backoff
+}
+
+type destStatus struct {
+	dest       Destination
+	on         bool
+	gen        uint64
+	state      string
+	lastError  string
+	reconnects int
+	bytes      uint64
+	liveSince  time.Time
+	retryIn    time.Duration
+}
+
+type cameraStatus struct {
+	cam       Camera
+	state     string
+	encoder   string
+	lastError string
+	runner    *cameraRunner
+}
+
+// Message is one MQTT message handed to the agent.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Agent is the device: it owns the state, runs the camera supervisors and
+// answers commands. Run is its only goroutine that touches state.
+type Agent struct {
+	s     Settings
+	media Media
+	pub   Publisher
+	log   *slog.Logger
+
+	inbox     chan Message
+	events    chan event
+	connected chan struct{}
+	dropped   chan struct{}
+
+	cams  map[string]*cameraStatus
+	dests map[string]*destStatus
+	order []string // destination names, sorted
+}
+
+// New builds an agent.
+func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, error) {
+	if s.PublishTimeout == 0 {
+		s.PublishTimeout = 2 * time.Second
+	}
+	if s.Reachable == nil {
+		s.Reachable = dialReachable
+	}
+	if s.ProbeEvery == 0 {
+		s.ProbeEvery = 200 * time.Millisecond
+	}
+	if s.NewBackoff == nil {
+		s.NewBackoff = NewBackoff
+	}
+	if s.MaxOutputs == 0 {
+		s.MaxOutputs = 6
+	}
+	a := &Agent{
+		s: s, media: media, pub: pub, log: log,
+		inbox:     make(chan Message, 64),
+		events:    make(chan event, 64),
+		connected: make(chan struct{}, 1),
+		dropped:   make(chan struct{}, 1),
+		cams:      map[string]*cameraStatus{},
+		dests:     map[string]*destStatus{},
+	}
+	if len(s.Cameras) == 0 {
+		return nil, errors.New("agent: no camera")
+	}
+	for _, c := range s.Cameras {
+		if !ValidName(c.Name) {
+			return nil, fmt.Errorf("agent: camera name %q is not valid", c.Name)
+		}
+		if _, dup := a.cams[c.Name]; dup {
+			return nil, fmt.Errorf("agent: camera %q twice", c.Name)
+		}
+		c.Spec.Slots = s.MaxOutputs
+		a.cams[c.Name] = &cameraStatus{cam: c, state: CaptureIdle}
+	}
+	for _, d := range s.Destinations {
+		if err := a.addDest(d); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *Agent) addDest(d Destination) error {
+	if _, ok := a.cams[d.Camera]; !ok {
+		return &CommandError{CodeUnknownCamera, fmt.Sprintf("no camera named %s", quote(d.Camera))}
+	}
+	if _, dup := a.dests[d.Name]; dup {
+		return &CommandError{CodeConflict, fmt.Sprintf("destination %s exists already", d.Name)}
+	}
+	n := 0
+	for _, x := range a.dests {
+		if x.dest.Camera == d.Camera {
+			n++
+		}
+	}
+	if n >= a.s.MaxOutputs {
+		return &CommandError{CodeConflict, fmt.Sprintf("camera %s already has %d destinations (MAKERCAST_MAX_OUTPUTS)", d.Camera, n)}
+	}
+	a.dests[d.Name] = &destStatus{dest: d, state: StateIdle}
+	a.order = append(a.order, d.Name)
+	sort.Strings(a.order)
+	return nil
+}
+
+func dialReachable(ctx context.Context, host string, port int) bool {
+	d := net.Dialer{Timeout: 300 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Deliver hands an MQTT message to the agent without blocking (it is called
+// from paho's goroutine). It returns false when the inbox is full.
+func (a *Agent) Deliver(m Message) bool {
+	select {
+	case a.inbox <- m:
+		return true
+	default:
+		select {
+		case a.dropped <- struct{}{}:
+		default:
+		}
+		return false
+	}
+}
+
+// Connected tells the agent the MQTT session is (re)established, so it
+// republishes its retained state. It never blocks.
+func (a *Agent) Connected() {
+	select {
+	case a.connected <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the agent until ctx ends, then stops every stream and returns
+// once all goroutines it started have.
+func (a *Agent) Run(ctx context.Context) error {
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, cs := range a.cams {
+		r := &cameraRunner{
+			cam: cs.cam, media: a.media, log: a.log.With("camera", cs.cam.Name), events: a.events,
+			wantc: make(chan map[string]want, 1), reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
+		}
+		cs.runner = r
+		wg.Add(1)
+		go func() { defer wg.Done(); r.run(rctx) }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			// Runners may be blocked handing over an event: keep draining
+			// until they are all gone.
+			for {
+				select {
+				case <-a.events:
+				case <-done:
+					return nil
+				}
+			}
+		case m := <-a.inbox:
+			a.handle(ctx, m)
+		case ev := <-a.events:
+			a.apply(ctx, ev)
+		case <-a.connected:
+			a.publishAll(ctx)
+		case <-a.dropped:
+			a.log.Warn("commands arrive faster than they are handled; some were dropped")
+		}
+	}
+}
+
+// handle executes one command and always answers it.
+func (a *Agent) handle(ctx context.Context, m Message) {
+	name := a.s.Topics.ResponseName(m.Topic)
+	cmd, err := a.s.Topics.ParseCommand(m.Topic, m.Payload)
+	var data any
+	if err == nil {
+		data, err = a.execute(ctx, cmd)
+	}
+	resp := response{Status: "ok", Data: data, Transaction: cmd.Transaction}
+	if err != nil {
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			ce = &CommandError{Code: "internal", Message: err.Error()}
+		}
+		resp = response{Status: "error", Code: ce.Code, Error: ce.Message, Transaction: cmd.Transaction}
+		a.log.Info("command rejected", "topic", m.Topic, "code", ce.Code, "error", ce.Message)
+	}
+	a.publishJSON(ctx, a.s.Topics.Response(name), resp, false)
+}
+
+type response struct {
+	Status      string `json:"status"`
+	Data        any    `json:"data,omitempty"`
+	Code        string `json:"code,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Transaction string `json:"transaction,omitempty"`
+}
+
+func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
+	switch c.Name {
+	case CmdStream:
+		cam := c.Camera
+		if cam == "" {
+			if len(a.cams) != 1 {
+				return nil, cmdErr(CodeBadPayload, "missing camera (there are %d)", len(a.cams))
+			}
+			for n := range a.cams {
+				cam = n
+			}
+		}
+		cs, ok := a.cams[cam]
+		if !ok {
+			return nil, cmdErr(CodeUnknownCamera, "no camera named %s", quote(cam))
+		}
+		var names []string
+		for _, n := range a.order {
+			if d := a.dests[n]; d.dest.Camera == cam {
+				names = append(names, n)
+			}
+		}
+		if c.On && len(names) == 0 {
+			return nil, cmdErr(CodeConflict, "camera %s has no destination: configure MAKERCAST_STREAM_URL or add_destination", cam)
+		}
+		for _, n := range names {
+			a.setOn(a.dests[n], c.On)
+		}
+		a.sync(ctx, cs)
+		return map[string]any{"camera": cam, "state": onOff(c.On), "destinations": names}, nil
+	case CmdDestination:
+		d, ok := a.dests[c.Destination]
+		if !ok {
+			return nil, cmdErr(CodeUnknownDestination, "no destination named %s", quote(c.Destination))
+		}
+		if c.Camera != "" && c.Camera != d.dest.Camera {
+			return nil, cmdErr(CodeBadValue, "destination %s is fed by camera %s, not %s", d.dest.Name, d.dest.Camera, quote(c.Camera))
+		}
+		a.setOn(d, c.On)
+		a.sync(ctx, a.cams[d.dest.Camera])
+		return map[string]any{"destination": d.dest.Name, "state": onOff(c.On)}, nil
+	case CmdStatus:
+		return a.snapshot(), nil
+	case CmdAddDestination:
+		cam := c.Camera
+		if cam == "" {
+			cam = a.s.Cameras[0].Name
+		}
+		d, err := ParseDestination(c.Destination, cam, c.URL, c.Key)
+		if err != nil {
+			return nil, &CommandError{Code: CodeBadValue, Message: err.Error()}
+		}
+		d.Runtime = true
+		if err := a.addDest(d); err != nil {
+			return nil, err
+		}
+		a.publishDest(ctx, a.dests[d.Name])
+		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+		return map[string]any{"destination": d.Name, "camera": cam, "url": d.Display()}, nil
+	case CmdRemoveDestination:
+		d, ok := a.dests[c.Destination]
+		if !ok {
+			return nil, cmdErr(CodeUnknownDestination, "no destination named %s", quote(c.Destination))
+		}
+		if !d.dest.Runtime {
+			return nil, cmdErr(CodeConflict, "destination %s comes from the configuration; only destinations added over MQTT can be removed", d.dest.Name)
+		}
+		a.setOn(d, false)
+		delete(a.dests, d.dest.Name)
+		for i, n := range a.order {
+			if n == d.dest.Name {
+				a.order = append(a.order[:i], a.order[i+1:]...)
+				break
+			}
+		}
+		a.sync(ctx, a.cams[d.dest.Camera])
+		a.publish(ctx, a.s.Topics.DestinationState(d.dest.Name), nil, true) // clear the retained state
+		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+		return map[string]any{"destination": d.dest.Name}, nil
+	}
+	return nil, cmdErr(CodeUnknownCommand, "unknown command %s", quote(c.Name))
+}
+
+func (a *Agent) setOn(d *destStatus, on bool) {
+	if d.on == on {
+		return
+	}
+	d.on = on
+	if on {
+		d.gen++
+		d.state, d.lastError, d.retryIn = StateConnecting, "", 0
+	} else {
+		d.state, d.retryIn, d.liveSince = StateIdle, 0, time.Time{}
+	}
+}
+
+// sync hands the camera's runner its wanted destinations and publishes the
+// resulting state.
+func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
+	w := map[string]want{}
+	for _, n := range a.order {
+		d := a.dests[n]
+		if d.dest.Camera == cs.cam.Name && d.on {
+			w[n] = want{dest: d.dest, gen: d.gen}
+		}
+	}
+	if cs.runner != nil {
+		cs.runner.setWant(w)
+	}
+	a.publishCamera(ctx, cs)
+	for _, n := range a.order {
+		if d := a.dests[n]; d.dest.Camera == cs.cam.Name {
+			a.publishDest(ctx, d)
+		}
+	}
+	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+}
+
+// apply folds a runner event into the state and publishes what changed.
+func (a *Agent) apply(ctx context.Context, ev event) {
+	cs := a.cams[ev.camera]
+	if cs == nil {
+		return
+	}
+	if ev.dest == "" {
+		cs.state, cs.lastError = ev.state, ev.err
+		if ev.encoder != "" {
+			cs.encoder = ev.encoder
+		}
+		a.log.Info("camera", "camera", ev.camera, "state", ev.state, "encoder", cs.encoder)
+		a.publishCamera(ctx, cs)
+		return
+	}
+	d := a.dests[ev.dest]
+	if d == nil || !d.on || ev.gen != d.gen {
+		return // a sender that has since been stopped or replaced
+	}
+	if ev.state == "" { // byte count only
+		d.bytes = ev.bytes
+		return
+	}
+	prev := d.state
+	d.state = ev.state
+	switch ev.state {
+	case StateLive:
+		d.liveSince, d.lastError, d.retryIn = time.Now(), "", 0
+	case StateRetrying, StateError:
+		d.lastError, d.retryIn = ev.err, ev.retryIn
+		d.liveSince = time.Time{}
+		if prev == StateLive || prev == StateConnecting {
+			d.reconnects++
+		}
+	}
+	if prev != d.state || ev.state != StateConnecting {
+		a.log.Info("destination", "destination", d.dest.Name, "state", d.state, "err", d.lastError)
+	}
+	a.publishDest(ctx, d)
+	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "ON"
+	}
+	return "OFF"
+}
+
+// DestinationState is the retained JSON of one destination.
+type DestinationState struct {
+	Switch     string `json:"switch"`
+	State      string `json:"state"`
+	Camera     string `json:"camera"`
+	URL        string `json:"url"`
+	LastError  string `json:"last_error"`
+	Reconnects int    `json:"reconnects"`
+	BytesSent  uint64 `json:"bytes_sent"`
+	LiveSince  string `json:"live_since,omitempty"`
+	RetryInMS  int64  `json:"retry_in_ms,omitempty"`
+}
+
+// CameraState is the retained JSON of one camera.
+type CameraState struct {
+	Stream    string `json:"stream"`
+	Capture   string `json:"capture"`
+	Encoder   string `json:"encoder,omitempty"`
+	LastError string `json:"last_error"`
+}
+
+// DeviceState is the retained JSON of the whole device.
+type DeviceState struct {
+	Cameras      map[string]CameraState      `json:"cameras"`
+	Destinations map[string]DestinationState `json:"destinations"`
+}
+
+func (a *Agent) destState(d *destStatus) DestinationState {
+	s := DestinationState{
+		Switch: onOff(d.on), State: d.state, Camera: d.dest.Camera, URL: d.dest.Display(),
+		LastError: d.lastError, Reconnects: d.reconnects, BytesSent: d.bytes, RetryInMS: d.retryIn.Milliseconds(),
+	}
+	if !d.liveSince.IsZero() {
+		s.LiveSince = d.liveSince.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+func (a *Agent) camStreaming(name string) bool {
+	for _, d := range a.dests {
+		if d.dest.Camera == name && d.on {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) camState(cs *cameraStatus) CameraState {
+	return CameraState{Stream: onOff(a.camStreaming(cs.cam.Name)), Capture: cs.state, Encoder: cs.encoder, LastError: cs.lastError}
+}
+
+func (a *Agent) snapshot() DeviceState {
+	s := DeviceState{Cameras: map[string]CameraState{}, Destinations: map[string]DestinationState{}}
+	for n, cs := range a.cams {
+		s.Cameras[n] = a.camState(cs)
+	}
+	for n, d := range a.dests {
+		s.Destinations[n] = a.destState(d)
+	}
+	return s
+}
+
+func (a *Agent) publishCamera(ctx context.Context, cs *cameraStatus) {
+	a.publish(ctx, a.s.Topics.CameraStream(cs.cam.Name), []byte(onOff(a.camStreaming(cs.cam.Name))), true)
+	a.publishJSON(ctx, a.s.Topics.CameraState(cs.cam.Name), a.camState(cs), true)
+}
+
+func (a *Agent) publishDest(ctx context.Context, d *destStatus) {
+	a.publishJSON(ctx, a.s.Topics.DestinationState(d.dest.Name), a.destState(d), true)
+}
+
+func (a *Agent) publishAll(ctx context.Context) {
+	for _, cs := range a.cams {
+		a.publishCamera(ctx, cs)
+	}
+	for _, n := range a.order {
+		a.publishDest(ctx, a.dests[n])
+	}
+	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+}
+
+func (a *Agent) publishJSON(ctx context.Context, topic string, v any, retained bool) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.log.Error("encode state", "topic", topic, "err", err)
+		return
+	}
+	a.publish(ctx, topic, b, retained)
+}
+
+func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retained bool) {
+	pctx, cancel := context.WithTimeout(ctx, a.s.PublishTimeout)
+	defer cancel()
+	if err := a.pub.Publish(pctx, topic, payload, retained); err != nil {
+		// The full state is published again on every reconnect.
+		a.log.Debug("publish failed", "topic", topic, "err", err)
+	}
+}

@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff gives stepped retry delays, as go2rtc does: a few quick retries,
+// then longer ones up to a cap, each with ±20 % jitter so a fleet of Pis
+// doesn't reconnect in lockstep.
+type Backoff struct {
+	Steps []time.Duration
+	n     int
+	rand  func() float64
+}
+
+// NewBackoff returns the default steps: 1 s ×3, 5 s, 10 s, then 30 s.
+func NewBackoff() *Backoff {
+	return &Backoff{Steps: []time.Duration{time.Second, time.Second, time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}, rand: rand.Float64}
+}
+
+// Next returns the next delay.
+func (b *Backoff) Next() time.Duration {
+	d := b.Steps[min(b.n, len(b.Steps)-1)]
+	b.n++
+	j := 0.8 + 0.4*b.rand()
+	return time.Duration(float64(d) * j)
+}
+
+// Reset starts again from the first step.
+func (b *Backoff) Reset() { b.n = 0 }
+
+// Reachable tells whether a TCP connection to host:port can be opened now.
+type Reachable func(ctx context.Context, host string, port int) bool
+
+// waitRetry waits d, but returns early when the server, seen unreachable
+// during the wait, becomes reachable again: the outage is over, so the
+// sender retries at once instead of sitting out its backoff. It returns
+// false when ctx ends.
+func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host string, port int, every time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	sawDown := false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-tick.C:
+			if probe == nil {
+				continue
+			}
+			up := probe(ctx, host, port)
+			if !up {
+				sawDown = true
+			} else if sawDown {
+				return true
+			}
+		}
+	}
+}

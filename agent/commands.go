@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/makercast/makercast/internal/secret"
+)
+
+// MaxPayload is the largest command payload accepted.
+const MaxPayload = 4096
+
+// Command names, also the last level of their request and response topics.
+const (
+	CmdStream            = "stream"
+	CmdDestination       = "destination"
+	CmdStatus            = "status"
+	CmdAddDestination    = "add_destination"
+	CmdRemoveDestination = "remove_destination"
+)
+
+// Error codes in responses: stable strings for automations to test.
+const (
+	CodeBadPayload         = "bad_payload"
+	CodePayloadTooLarge    = "payload_too_large"
+	CodeUnknownCommand     = "unknown_command"
+	CodeUnknownCamera      = "unknown_camera"
+	CodeUnknownDestination = "unknown_destination"
+	CodeBadValue           = "bad_value"
+	CodeConflict           = "conflict"
+	CodeBusy               = "busy"
+)
+
+// Command is one parsed command.
+type Command struct {
+	Name        string
+	Camera      string
+	Destination string
+	On          bool
+	Transaction string
+	// add_destination only.
+	URL string
+	Key secret.Secret
+}
+
+// CommandError is a rejected command: a stable code and a human message.
+type CommandError struct {
+	Code    string
+	Message string
+}
+
+func (e *CommandError) Error() string { return "agent: " + e.Code + ": " + e.Message }
+
+func cmdErr(code, format string, args ...any) *CommandError {
+	return &CommandError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// request is the JSON form of every command. Unknown fields are rejected so
+// that a typo ("sate") is an error, not a silent no-op.
+type request struct {
+	State       *string `json:"state"`
+	Camera      *string `json:"camera"`
+	Destination *string `json:"destination"`
+	Name        *string `json:"name"`
+	URL         *string `json:"url"`
+	Key         *string `json:"key"`
+	Transaction *string `json:"transaction"`
+}
+
+var cmdNamePattern = regexp.MustCompile(`^[a-z_]{1,32}$`)
+
+// ResponseName is the command name to answer on for a topic, even when the
+// command itself is rejected: known names answer on their own response
+// topic, anything else on response/error.
+func (t Topics) ResponseName(topic string) string {
+	kind, subject, ok := t.route(topic)
+	switch {
+	case !ok:
+		return "error"
+	case kind == "request":
+		if cmdNamePattern.MatchString(subject) {
+			return subject
+		}
+		return "error"
+	default:
+		return kind
+	}
+}
+
+// ParseCommand turns an MQTT message into a Command. Set topics take ON/OFF
+// (any case) or JSON {"state":"ON"}; request topics take JSON.
+func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
+	kind, subject, ok := t.route(topic)
+	if !ok {
+		return Command{}, cmdErr(CodeUnknownCommand, "topic is not a command topic")
+	}
+	if len(payload) > MaxPayload {
+		return Command{}, cmdErr(CodePayloadTooLarge, "payload is %d bytes, the limit is %d", len(payload), MaxPayload)
+	}
+	var cmd Command
+	switch kind {
+	case "stream", "destination":
+		cmd.Name = kind
+		if kind == "stream" {
+			cmd.Camera = subject
+		} else {
+			cmd.Destination = subject
+		}
+		trimmed := bytes.TrimSpace(payload)
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			r, err := decode(trimmed)
+			if err != nil {
+				return Command{}, err
+			}
+			if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil {
+				return Command{}, cmdErr(CodeBadPayload, "a set topic takes only state and transaction")
+			}
+			if r.Transaction != nil {
+				cmd.Transaction = *r.Transaction
+			}
+			if r.State == nil {
+				return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
+			}
+			trimmed = []byte(*r.State)
+		}
+		on, err := parseOnOff(string(trimmed))
+		if err != nil {
+			return cmd, err
+		}
+		cmd.On = on
+		return cmd, nil
+	}
+	// request/<name>
+	cmd.Name = subject
+	var r request
+	if len(bytes.TrimSpace(payload)) > 0 {
+		var err error
+		if r, err = decode(payload); err != nil {
+			return Command{}, err
+		}
+	}
+	if r.Transaction != nil {
+		cmd.Transaction = *r.Transaction
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	switch subject {
+	case CmdStream, CmdDestination:
+		cmd.Camera, cmd.Destination = str(r.Camera), str(r.Destination)
+		if subject == CmdDestination && cmd.Destination == "" {
+			return cmd, cmdErr(CodeBadPayload, "missing destination")
+		}
+		if r.State == nil {
+			return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
+		}
+		on, err := parseOnOff(*r.State)
+		if err != nil {
+			return cmd, err
+		}
+		cmd.On = on
+	case CmdStatus:
+	case CmdAddDestination:
+		cmd.Destination, cmd.Camera, cmd.URL, cmd.Key = str(r.Name), str(r.Camera), str(r.URL), secret.Secret(str(r.Key))
+		if cmd.Destination == "" || cmd.URL == "" {
+			return cmd, cmdErr(CodeBadPayload, "add_destination needs name and url (and key, unless the URL ends with it)")
+		}
+	case CmdRemoveDestination:
+		cmd.Destination = str(r.Name)
+		if cmd.Destination == "" {
+			return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
+		}
+	default:
+		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, status, add_destination, remove_destination)", quote(subject))
+	}
+	return cmd, nil
+}
+
+func decode(b []byte) (request, error) {
+	var r request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, cmdErr(CodeBadPayload, "payload is not a valid JSON command: %s", quote(strings.TrimPrefix(err.Error(), "json: ")))
+	}
+	if dec.More() {
+		return r, cmdErr(CodeBadPayload, "payload has data after the JSON object")
+	}
+	if r.Transaction != nil && len(*r.Transaction) > 64 {
+		return r, cmdErr(CodeBadValue, "transaction is longer than 64 characters")
+	}
+	return r, nil
+}
+
+func parseOnOff(s string) (bool, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "ON":
+		return true, nil
+	case "OFF":
+		return false, nil
+	}
+	return false, cmdErr(CodeBadValue, "state must be ON or OFF, got %s", quote(s))
+}
+
+// quote shows user text in an error safely: quoted, escaped, cut short.
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}

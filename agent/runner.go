@@ -1,0 +1,267 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/makercast/makercast/internal/media/graph"
+)
+
+// Destination states, as published on MQTT.
+const (
+	StateIdle       = "idle"
+	StateConnecting = "connecting"
+	StateLive       = "live"
+	StateRetrying   = "retrying"
+	StateError      = "error"
+)
+
+// Camera (capture) states.
+const (
+	CaptureIdle     = "idle"
+	CaptureStarting = "starting"
+	CaptureRunning  = "running"
+	CaptureError    = "error"
+)
+
+// want is one destination the camera should be sending to. gen changes each
+// time the destination is switched on, so that events of an older sender
+// are told apart.
+type want struct {
+	dest Destination
+	gen  uint64
+}
+
+// event is a state change reported by a camera runner to the agent loop.
+type event struct {
+	camera  string
+	dest    string // empty for camera events
+	gen     uint64
+	state   string
+	err     string
+	encoder string
+	bytes   uint64
+	retryIn time.Duration
+}
+
+// cameraRunner supervises one camera: it opens the capture while any of its
+// destinations is wanted, runs one sender loop per wanted destination, and
+// reopens the capture with backoff when it fails (a USB camera unplugged).
+type cameraRunner struct {
+	cam        Camera
+	media      Media
+	log        *slog.Logger
+	events     chan<- event
+	wantc      chan map[string]want
+	reachable  Reachable
+	probeEvery time.Duration
+	newBackoff func() *Backoff
+}
+
+func (r *cameraRunner) emit(ctx context.Context, ev event) {
+	ev.camera = r.cam.Name
+	select {
+	case r.events <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// setWant hands the runner its latest wanted set; it never blocks (the
+// agent loop is the only writer).
+func (r *cameraRunner) setWant(w map[string]want) {
+	select {
+	case <-r.wantc:
+	default:
+	}
+	r.wantc <- w
+}
+
+type senderHandle struct {
+	gen    uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *cameraRunner) run(ctx context.Context) {
+	var wanted map[string]want
+	bo := r.newBackoff()
+	for {
+		for len(wanted) == 0 {
+			select {
+			case wanted = <-r.wantc:
+			case <-ctx.Done():
+				return
+			}
+		}
+		r.emit(ctx, event{state: CaptureStarting})
+		capture, err := r.media.OpenCapture(ctx, r.cam.Spec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d := bo.Next()
+			r.log.Warn("camera failed to start", "err", err, "retry_in", d.Round(time.Millisecond))
+			r.emit(ctx, event{state: CaptureError, err: err.Error(), retryIn: d})
+			for name, w := range wanted {
+				r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + err.Error(), retryIn: d})
+			}
+			if !r.sleep(ctx, d, &wanted) {
+				return
+			}
+			continue
+		}
+		opened := time.Now()
+		r.emit(ctx, event{state: CaptureRunning, encoder: capture.Resolved().Encoder})
+		failed := r.session(ctx, capture, &wanted)
+		capture.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if failed == nil {
+			r.emit(ctx, event{state: CaptureIdle})
+			bo.Reset()
+			continue
+		}
+		if time.Since(opened) > time.Minute {
+			bo.Reset()
+		}
+		d := bo.Next()
+		r.log.Warn("camera stopped", "err", failed, "retry_in", d.Round(time.Millisecond))
+		r.emit(ctx, event{state: CaptureError, err: failed.Error(), retryIn: d})
+		for name, w := range wanted {
+			r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + failed.Error(), retryIn: d})
+		}
+		if !r.sleep(ctx, d, &wanted) {
+			return
+		}
+	}
+}
+
+// sleep waits d while keeping the wanted set current; it returns early when
+// nothing is wanted any more, and false when ctx ends.
+func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[string]want) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case w := <-r.wantc:
+			*wanted = w
+			if len(w) == 0 {
+				return true
+			}
+		}
+	}
+}
+
+// session runs senders on an open capture until nothing is wanted (nil),
+// the capture fails (its error) or ctx ends.
+func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map[string]want) error {
+	var wg sync.WaitGroup
+	senders := map[string]*senderHandle{}
+	stop := func(name string) {
+		h := senders[name]
+		h.cancel()
+		<-h.done
+		delete(senders, name)
+	}
+	stopAll := func() {
+		for _, h := range senders {
+			h.cancel()
+		}
+		wg.Wait()
+		clear(senders)
+	}
+	sync := func() {
+		for name, h := range senders {
+			if w, ok := (*wanted)[name]; !ok || w.gen != h.gen {
+				stop(name)
+			}
+		}
+		for name, w := range *wanted {
+			if _, ok := senders[name]; ok {
+				continue
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			h := &senderHandle{gen: w.gen, cancel: cancel, done: make(chan struct{})}
+			senders[name] = h
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(h.done)
+				r.sendLoop(sctx, capture, w)
+			}()
+		}
+	}
+	sync()
+	for {
+		select {
+		case <-ctx.Done():
+			stopAll()
+			return nil
+		case w := <-r.wantc:
+			*wanted = w
+			sync()
+			if len(w) == 0 {
+				stopAll()
+				return nil
+			}
+		case <-capture.Done():
+			stopAll()
+			err := capture.Err()
+			if err == nil {
+				err = errors.New("agent: capture ended")
+			}
+			return err
+		}
+	}
+}
+
+// sendLoop keeps one destination live: on failure it waits (stepped
+// backoff, cut short when a TCP probe sees the server come back) and
+// retries, for as long as ctx lasts.
+func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
+	d := w.dest
+	bo := r.newBackoff()
+	for {
+		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateConnecting})
+		start := time.Now()
+		var lastBytes time.Time
+		err := capture.Send(ctx, d.Target, graph.SendHooks{
+			Live: func() { r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateLive}) },
+			Bytes: func(n uint64) {
+				// At most one byte-count event a second per destination.
+				if now := time.Now(); now.Sub(lastBytes) >= time.Second {
+					lastBytes = now
+					r.emit(ctx, event{dest: d.Name, gen: w.gen, bytes: n})
+				}
+			},
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-capture.Done():
+			return // the camera loop reports and restarts
+		default:
+		}
+		if err == nil {
+			err = errors.New("agent: sender ended")
+		}
+		if time.Since(start) > 30*time.Second {
+			bo.Reset()
+		}
+		delay := bo.Next()
+		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
+		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
+		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
+			return
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package agent
+
+import "strings"
+
+// Topics names every MQTT topic the agent uses. All of them are under
+// <prefix>/<device id>/; docs/mqtt-api.md documents them.
+type Topics struct {
+	Base string // <prefix>/<device id>
+}
+
+// NewTopics returns the topics for a device.
+func NewTopics(prefix, deviceID string) Topics { return Topics{Base: prefix + "/" + deviceID} }
+
+// Availability: retained online/offline, with offline as the last will.
+func (t Topics) Availability() string { return t.Base + "/availability" }
+
+// State: retained JSON of the whole device (cameras and destinations).
+func (t Topics) State() string { return t.Base + "/state" }
+
+// CameraStream: retained ON/OFF, whether the camera is streaming.
+func (t Topics) CameraStream(cam string) string { return t.Base + "/camera/" + cam + "/stream" }
+
+// CameraStreamSet: ON/OFF or JSON, goes live on every destination of the camera.
+func (t Topics) CameraStreamSet(cam string) string { return t.CameraStream(cam) + "/set" }
+
+// CameraState: retained JSON of the camera's capture.
+func (t Topics) CameraState(cam string) string { return t.Base + "/camera/" + cam + "/state" }
+
+// DestinationState: retained JSON of one destination (switch, state, error).
+func (t Topics) DestinationState(d string) string { return t.Base + "/destination/" + d + "/state" }
+
+// DestinationSet: ON/OFF or JSON for one destination.
+func (t Topics) DestinationSet(d string) string { return t.Base + "/destination/" + d + "/set" }
+
+// Request: <base>/request/<command>, JSON with an optional transaction.
+func (t Topics) Request(cmd string) string { return t.Base + "/request/" + cmd }
+
+// Response: <base>/response/<command>, the answer to every command.
+func (t Topics) Response(cmd string) string { return t.Base + "/response/" + cmd }
+
+// Subscriptions are the filters the agent subscribes to.
+func (t Topics) Subscriptions() []string {
+	return []string{
+		t.Base + "/camera/+/stream/set",
+		t.Base + "/destination/+/set",
+		t.Base + "/request/+",
+	}
+}
+
+// route splits a command topic into its kind and subject. ok is false for
+// topics that are not commands.
+func (t Topics) route(topic string) (kind, subject string, ok bool) {
+	rest, found := strings.CutPrefix(topic, t.Base+"/")
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	switch {
+	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "stream" && parts[3] == "set":
+		return "stream", parts[1], true
+	case len(parts) == 3 && parts[0] == "destination" && parts[2] == "set":
+		return "destination", parts[1], true
+	case len(parts) == 2 && parts[0] == "request":
+		return "request", parts[1], true
+	}
+	return "", "", false
+}

@@ -1,0 +1,493 @@
+// Package config reads makercast's configuration from MAKERCAST_*
+// environment variables (balena device variables are environment variables)
+// and validates it once, at start-up. It is the only package that reads the
+// environment.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/makercast/makercast/agent"
+	"github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/secret"
+)
+
+// Prefix is the environment variable prefix.
+const Prefix = "MAKERCAST"
+
+// Spec is the envconfig specification: every fixed variable, its default and
+// its meaning. Per-destination variables are documented in Help.
+type Spec struct {
+	DeviceID         string        `envconfig:"DEVICE_ID" desc:"device id in MQTT topics and Home Assistant ids; lowercase letters, digits, - and _ (default: the sanitised hostname)"`
+	DeviceName       string        `envconfig:"DEVICE_NAME" desc:"device name shown in Home Assistant (default: makercast <device id>)"`
+	MQTTURL          string        `envconfig:"MQTT_URL" default:"tcp://127.0.0.1:1883" desc:"MQTT broker: tcp://, ssl:// or ws:// host:port"`
+	MQTTUsername     string        `envconfig:"MQTT_USERNAME" desc:"MQTT user name"`
+	MQTTPassword     secret.Secret `envconfig:"MQTT_PASSWORD" desc:"MQTT password (secret)"`
+	MQTTPasswordFile string        `envconfig:"MQTT_PASSWORD_FILE" desc:"file holding the MQTT password, instead of MQTT_PASSWORD"`
+	MQTTCAFile       string        `envconfig:"MQTT_CA_FILE" desc:"PEM CA bundle to verify an ssl:// broker (default: the system's)"`
+	TopicPrefix      string        `envconfig:"TOPIC_PREFIX" default:"makercast" desc:"first level of every MQTT topic"`
+	HADiscovery      bool          `envconfig:"HA_DISCOVERY" default:"true" desc:"publish Home Assistant MQTT discovery"`
+	HADiscoveryPref  string        `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
+	Cameras          string        `envconfig:"CAMERAS" default:"auto" desc:"auto, test, or name=source list: cam=v4l2:/dev/video0[:mjpeg|raw|h264], pi=libcamera, demo=test"`
+	StreamURL        string        `envconfig:"STREAM_URL" desc:"one destination: rtmp:// or rtmps:// server URL (the key is appended)"`
+	StreamKey        secret.Secret `envconfig:"STREAM_KEY" desc:"stream key for STREAM_URL (secret)"`
+	StreamKeyFile    string        `envconfig:"STREAM_KEY_FILE" desc:"file holding the stream key, instead of STREAM_KEY"`
+	StreamName       string        `envconfig:"STREAM_NAME" default:"main" desc:"destination name for STREAM_URL"`
+	Destinations     string        `envconfig:"DESTINATIONS" desc:"more destinations: name=url,name=url; keys in MAKERCAST_DESTINATION_<NAME>_KEY"`
+	VideoWidth       int           `envconfig:"VIDEO_WIDTH" default:"1280" desc:"video width in pixels"`
+	VideoHeight      int           `envconfig:"VIDEO_HEIGHT" default:"720" desc:"video height in pixels"`
+	VideoFPS         int           `envconfig:"VIDEO_FPS" default:"30" desc:"frames per second"`
+	VideoBitrate     int           `envconfig:"VIDEO_BITRATE" default:"2500" desc:"video bitrate in kbit/s (CBR)"`
+	KeyframeInterval time.Duration `envconfig:"KEYFRAME_INTERVAL" default:"2s" desc:"time between keyframes (platforms ask for 2s)"`
+	VideoEncoder     string        `envconfig:"VIDEO_ENCODER" default:"auto" desc:"auto (hardware v4l2h264enc when present), x264 or v4l2"`
+	X264Preset       string        `envconfig:"X264_PRESET" default:"veryfast" desc:"x264 speed preset: ultrafast (Constrained Baseline), superfast, veryfast, faster, fast (Main)"`
+	Audio            string        `envconfig:"AUDIO" default:"auto" desc:"auto, none (silent AAC track), test (tone), or alsa:<device> such as alsa:plughw:1,0"`
+	AudioBitrate     int           `envconfig:"AUDIO_BITRATE" default:"128" desc:"AAC bitrate in kbit/s"`
+	MaxOutputs       int           `envconfig:"MAX_OUTPUTS" default:"6" desc:"destinations one camera can feed at once"`
+	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+}
+
+// Camera is one configured camera.
+type Camera struct {
+	Name   string
+	Source string // test, v4l2, libcamera
+	Device string
+	Input  string // v4l2: mjpeg, raw, h264
+}
+
+// Config is the validated configuration.
+type Config struct {
+	Spec
+	MQTTPasswordValue secret.Secret
+	// AudioSource is Audio with auto resolved: none, test or alsa:<device>.
+	AudioSource     string
+	CameraList      []Camera
+	DestinationList []agent.Destination
+}
+
+// Env looks up a variable: os.LookupEnv. It is used for the per-destination
+// variables, whose names depend on MAKERCAST_DESTINATIONS.
+type Env func(key string) (string, bool)
+
+var (
+	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	haPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+	devPattern    = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]{1,64}$`)
+	libcamPattern = regexp.MustCompile(`^[A-Za-z0-9 /_.@-]{0,128}$`)
+	alsaPattern   = regexp.MustCompile(`^[A-Za-z0-9_:,=.-]{1,64}$`)
+	pcmPattern    = regexp.MustCompile(`^pcmC(\d+)D(\d+)c$`)
+)
+
+// Load reads and validates the configuration. env is os.LookupEnv in the
+// agent; devices is the filesystem root used to auto-detect cameras and
+// microphones (os.DirFS("/") in the agent); hostname gives the default id.
+func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
+	var spec Spec
+	// envconfig reads the process environment; env must see the same
+	// variables (os.LookupEnv). Tests set them with t.Setenv.
+	if err := envconfig.Process(Prefix, &spec); err != nil {
+		// envconfig's message names the variable; secrets are strings and
+		// cannot fail to parse, so no secret value can appear in it.
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := &Config{Spec: spec}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s_%s: "+format, append([]any{Prefix, key}, args...)...))
+	}
+	if c.DeviceID == "" {
+		c.DeviceID = SanitiseID(hostname)
+	}
+	if !idPattern.MatchString(c.DeviceID) {
+		bad("DEVICE_ID", "%q must be 1-32 of a-z, 0-9, - and _, starting with a letter or digit", c.DeviceID)
+	}
+	if c.DeviceName == "" {
+		c.DeviceName = "makercast " + c.DeviceID
+	}
+	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws" && u.Scheme != "wss") {
+		bad("MQTT_URL", "%q must look like tcp://host:1883, ssl://host:8883 or ws://host:9001", c.MQTTURL)
+	}
+	pw, err := secretOrFile(c.MQTTPassword, c.MQTTPasswordFile)
+	if err != nil {
+		bad("MQTT_PASSWORD", "%v", err)
+	}
+	c.MQTTPasswordValue = pw
+	if c.MQTTCAFile != "" {
+		if _, err := os.Stat(c.MQTTCAFile); err != nil {
+			bad("MQTT_CA_FILE", "%v", err)
+		}
+	}
+	if !prefixPattern.MatchString(c.TopicPrefix) {
+		bad("TOPIC_PREFIX", "%q must be 1-64 of letters, digits, - and _ (no / + #)", c.TopicPrefix)
+	}
+	if !haPattern.MatchString(c.HADiscoveryPref) || len(c.HADiscoveryPref) > 64 {
+		bad("HA_DISCOVERY_PREFIX", "%q is not a valid topic prefix", c.HADiscoveryPref)
+	}
+	cams, err := parseCameras(c.Cameras, devices)
+	if err != nil {
+		bad("CAMERAS", "%v", err)
+	}
+	c.CameraList = cams
+	checkRange := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(key, "%d is out of range %d..%d", v, lo, hi)
+		}
+	}
+	checkRange("VIDEO_WIDTH", c.VideoWidth, 160, 3840)
+	checkRange("VIDEO_HEIGHT", c.VideoHeight, 120, 2160)
+	if c.VideoWidth%2 != 0 || c.VideoHeight%2 != 0 {
+		bad("VIDEO_WIDTH", "width and height must be even (4:2:0), got %dx%d", c.VideoWidth, c.VideoHeight)
+	}
+	checkRange("VIDEO_FPS", c.VideoFPS, 1, 60)
+	checkRange("VIDEO_BITRATE", c.VideoBitrate, 100, 20000)
+	checkRange("AUDIO_BITRATE", c.AudioBitrate, 32, 320)
+	checkRange("MAX_OUTPUTS", c.MaxOutputs, 1, 16)
+	if c.KeyframeInterval < time.Second || c.KeyframeInterval > 10*time.Second || c.KeyframeInterval%time.Second != 0 {
+		bad("KEYFRAME_INTERVAL", "%s must be whole seconds within 1s..10s", c.KeyframeInterval)
+	}
+	switch c.VideoEncoder {
+	case "auto", "x264", "v4l2":
+	default:
+		bad("VIDEO_ENCODER", "%q must be auto, x264 or v4l2", c.VideoEncoder)
+	}
+	switch c.X264Preset {
+	case "ultrafast", "superfast", "veryfast", "faster", "fast":
+	default:
+		bad("X264_PRESET", "%q must be ultrafast, superfast, veryfast, faster or fast", c.X264Preset)
+	}
+	if a, err := resolveAudio(c.Audio, devices); err != nil {
+		bad("AUDIO", "%v", err)
+	} else {
+		c.AudioSource = a
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "%q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("LOG_FORMAT", "%q must be text or json", c.LogFormat)
+	}
+	dests, derrs := c.loadDestinations(env)
+	errs = append(errs, derrs...)
+	c.DestinationList = dests
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func secretOrFile(value secret.Secret, file string) (secret.Secret, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", errors.New("set either the variable or its _FILE form, not both")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	return secret.Secret(strings.TrimSpace(string(b))), nil
+}
+
+// SanitiseID turns a hostname into a device id.
+func SanitiseID(host string) string {
+	host = strings.ToLower(host)
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		host = host[:i]
+	}
+	var b strings.Builder
+	for _, r := range host {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := strings.Trim(b.String(), "_-")
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	if s == "" {
+		s = "makercast"
+	}
+	return s
+}
+
+func parseCameras(v string, devices fs.FS) ([]Camera, error) {
+	switch v {
+	case "auto":
+		cams := detectCameras(devices)
+		if len(cams) == 0 {
+			return nil, errors.New("auto: no camera found (no /sys/class/video4linux capture device); set it to test for a test pattern")
+		}
+		return cams, nil
+	case "test":
+		return []Camera{{Name: "test", Source: "test"}}, nil
+	}
+	var cams []Camera
+	seen := map[string]bool{}
+	for _, item := range strings.Split(v, ",") {
+		name, def, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want name=source", item)
+		}
+		if !agent.ValidName(name) {
+			return nil, fmt.Errorf("camera name %q must be 1-32 of a-z, 0-9, - and _", name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("camera %q defined twice", name)
+		}
+		seen[name] = true
+		parts := strings.Split(def, ":")
+		cam := Camera{Name: name, Source: parts[0]}
+		switch parts[0] {
+		case "test":
+			if len(parts) > 1 {
+				return nil, fmt.Errorf("camera %q: test takes no device", name)
+			}
+		case "libcamera":
+			cam.Device = strings.Join(parts[1:], ":")
+			if !libcamPattern.MatchString(cam.Device) {
+				return nil, fmt.Errorf("camera %q: libcamera camera name %q has unexpected characters", name, cam.Device)
+			}
+		case "v4l2":
+			if len(parts) < 2 || len(parts) > 3 {
+				return nil, fmt.Errorf("camera %q: want v4l2:/dev/videoN[:mjpeg|raw|h264]", name)
+			}
+			cam.Device, cam.Input = parts[1], "mjpeg"
+			if len(parts) == 3 {
+				cam.Input = parts[2]
+			}
+			if !devPattern.MatchString(cam.Device) {
+				return nil, fmt.Errorf("camera %q: device %q is not a /dev path", name, cam.Device)
+			}
+			switch cam.Input {
+			case "mjpeg", "raw", "h264":
+			default:
+				return nil, fmt.Errorf("camera %q: input %q must be mjpeg, raw or h264", name, cam.Input)
+			}
+		default:
+			return nil, fmt.Errorf("camera %q: source %q must be test, v4l2 or libcamera", name, parts[0])
+		}
+		cams = append(cams, cam)
+	}
+	return cams, nil
+}
+
+// detectCameras looks at sys/class/video4linux: the Pi camera (unicam)
+// means libcamera; every other primary (index 0) node that is not one of the
+// Pi's codec/ISP devices is a USB webcam.
+func detectCameras(devices fs.FS) []Camera {
+	entries, err := fs.ReadDir(devices, "sys/class/video4linux")
+	if err != nil {
+		return nil
+	}
+	var cams []Camera
+	libcam := false
+	for _, e := range entries {
+		dir := "sys/class/video4linux/" + e.Name()
+		name, _ := fs.ReadFile(devices, dir+"/name")
+		index, _ := fs.ReadFile(devices, dir+"/index")
+		n := strings.TrimSpace(string(name))
+		switch {
+		case strings.HasPrefix(n, "unicam"), strings.HasPrefix(n, "rp1-cfe"):
+			libcam = true
+			continue
+		case strings.HasPrefix(n, "bcm2835"), strings.HasPrefix(n, "rpivid"), strings.HasPrefix(n, "pispbe"), strings.HasPrefix(n, "rpi-hevc"):
+			continue
+		}
+		if strings.TrimSpace(string(index)) != "0" {
+			continue
+		}
+		cams = append(cams, Camera{Name: fmt.Sprintf("usb%d", len(cams)), Source: "v4l2", Device: "/dev/" + e.Name(), Input: "mjpeg"})
+	}
+	sort.Slice(cams, func(i, j int) bool { return cams[i].Device < cams[j].Device })
+	for i := range cams {
+		cams[i].Name = fmt.Sprintf("usb%d", i)
+	}
+	if libcam {
+		cams = append([]Camera{{Name: "picam", Source: "libcamera"}}, cams...)
+	}
+	return cams
+}
+
+// resolveAudio turns auto into alsa:<first capture device> or none.
+func resolveAudio(v string, devices fs.FS) (string, error) {
+	switch {
+	case v == "none", v == "test":
+		return v, nil
+	case v == "auto":
+		entries, err := fs.ReadDir(devices, "dev/snd")
+		if err == nil {
+			for _, e := range entries {
+				if m := pcmPattern.FindStringSubmatch(e.Name()); m != nil {
+					return fmt.Sprintf("alsa:plughw:%s,%s", m[1], m[2]), nil
+				}
+			}
+		}
+		return "none", nil
+	case strings.HasPrefix(v, "alsa:"):
+		if !alsaPattern.MatchString(strings.TrimPrefix(v, "alsa:")) {
+			return "", fmt.Errorf("%q: the ALSA device has unexpected characters", v)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("%q must be auto, none, test or alsa:<device>", v)
+}
+
+func (c *Config) loadDestinations(env Env) ([]agent.Destination, []error) {
+	var out []agent.Destination
+	var errs []error
+	firstCam := ""
+	if len(c.CameraList) > 0 {
+		firstCam = c.CameraList[0].Name
+	}
+	seen := map[string]bool{}
+	add := func(name, rawURL string, key secret.Secret, keyVar string) {
+		d, err := agent.ParseDestination(name, firstCam, rawURL, key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", keyVar, err))
+			return
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("config: %s: destination %q defined twice", keyVar, name))
+			return
+		}
+		seen[name] = true
+		if cam, ok := env(destVar(name, "CAMERA")); ok {
+			d.Camera = cam
+			found := false
+			for _, cc := range c.CameraList {
+				found = found || cc.Name == cam
+			}
+			if !found {
+				errs = append(errs, fmt.Errorf("config: %s: no camera named %q", destVar(name, "CAMERA"), cam))
+			}
+		}
+		out = append(out, d)
+	}
+	if c.StreamURL != "" {
+		key, err := secretOrFile(c.StreamKey, c.StreamKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: %s_STREAM_KEY: %w", Prefix, err))
+		}
+		if !agent.ValidName(c.StreamName) {
+			errs = append(errs, fmt.Errorf("config: %s_STREAM_NAME: %q must be 1-32 of a-z, 0-9, - and _", Prefix, c.StreamName))
+		}
+		add(c.StreamName, c.StreamURL, key, Prefix+"_STREAM_URL")
+	} else if c.StreamKey != "" || c.StreamKeyFile != "" {
+		errs = append(errs, fmt.Errorf("config: %s_STREAM_KEY is set but %s_STREAM_URL is not", Prefix, Prefix))
+	}
+	if c.Destinations != "" {
+		for _, item := range strings.Split(c.Destinations, ",") {
+			name, rawURL, ok := strings.Cut(strings.TrimSpace(item), "=")
+			if !ok || !agent.ValidName(name) {
+				errs = append(errs, fmt.Errorf("config: %s_DESTINATIONS: %q: want name=url with a name of 1-32 of a-z, 0-9, - and _", Prefix, item))
+				continue
+			}
+			v, _ := env(destVar(name, "KEY"))
+			f, _ := env(destVar(name, "KEY_FILE"))
+			key, err := secretOrFile(secret.Secret(v), f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("config: %s: %w", destVar(name, "KEY"), err))
+				continue
+			}
+			add(name, rawURL, key, Prefix+"_DESTINATIONS")
+		}
+	}
+	if len(out) > c.MaxOutputs {
+		errs = append(errs, fmt.Errorf("config: %s_MAX_OUTPUTS: %d destinations configured, more than %d", Prefix, len(out), c.MaxOutputs))
+	}
+	return out, errs
+}
+
+func destVar(name, suffix string) string {
+	return fmt.Sprintf("%s_DESTINATION_%s_%s", Prefix, strings.ToUpper(strings.ReplaceAll(name, "-", "_")), suffix)
+}
+
+// Var is one fixed variable, as envconfig sees the Spec.
+type Var struct {
+	Key, Default, Desc string
+}
+
+// Vars lists the fixed variables in Spec order, from envconfig's own view of
+// the struct.
+func Vars() []Var {
+	var buf bytes.Buffer
+	format := `{{range .}}{{.Key}}` + "\x1f" + `{{.Tags.Get "default"}}` + "\x1f" + `{{.Tags.Get "desc"}}` + "\x1e" + `{{end}}`
+	if err := envconfig.Usagef(Prefix, &Spec{}, &buf, format); err != nil {
+		panic(err) // the Spec is static; a failure here is a programming error
+	}
+	var out []Var
+	for _, rec := range strings.Split(buf.String(), "\x1e") {
+		f := strings.Split(rec, "\x1f")
+		if len(f) == 3 {
+			out = append(out, Var{Key: f[0], Default: f[1], Desc: f[2]})
+		}
+	}
+	return out
+}
+
+// Help writes the -help text: every variable, its default and meaning.
+// Defaults are from the code; secrets never have defaults and are not read.
+func Help(w io.Writer) {
+	fmt.Fprintln(w, "makercast-agent streams cameras to RTMP(S) destinations, driven over MQTT.")
+	fmt.Fprintln(w, "It is configured by environment variables:")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range Vars() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Key, v.Default, v.Desc)
+	}
+	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY\t\tstream key of destination <name> from %s_DESTINATIONS (secret)\n", Prefix, Prefix)
+	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY_FILE\t\tfile holding that key\n", Prefix)
+	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_CAMERA\t(first camera)\tcamera that feeds destination <name>\n", Prefix)
+	tw.Flush()
+}
+
+// AgentCameras turns the configured cameras into the agent's, each with its
+// capture spec.
+func (c *Config) AgentCameras() []agent.Camera {
+	audio := graph.AudioSpec{Source: graph.AudioSilence, BitrateKbps: c.AudioBitrate}
+	switch {
+	case c.AudioSource == "test":
+		audio.Source = graph.AudioTest
+	case strings.HasPrefix(c.AudioSource, "alsa:"):
+		audio.Source, audio.Device = graph.AudioALSA, strings.TrimPrefix(c.AudioSource, "alsa:")
+	}
+	var out []agent.Camera
+	for _, cam := range c.CameraList {
+		v := graph.VideoSpec{
+			Source: graph.VideoSource(cam.Source), Device: cam.Device, Input: graph.InputFormat(cam.Input),
+			Width: c.VideoWidth, Height: c.VideoHeight, FPS: c.VideoFPS, BitrateKbps: c.VideoBitrate,
+			KeyframeSec: int(c.KeyframeInterval / time.Second), Encoder: graph.Encoder(c.VideoEncoder), Preset: c.X264Preset,
+		}
+		a := audio
+		// The test camera gets the test tone unless told otherwise.
+		if cam.Source == "test" && c.Audio == "auto" {
+			a.Source = graph.AudioTest
+		}
+		out = append(out, agent.Camera{Name: cam.Name, Spec: graph.CaptureSpec{Video: v, Audio: a, Slots: c.MaxOutputs}})
+	}
+	return out
+}

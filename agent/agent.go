@@ -146,14 +146,13 @@ func (a *Agent) addDest(d Destination) error {
 	return nil
 }
 
-func dialReachable(ctx context.Context, host string, port int) bool {
+func dialReachable(ctx context.Context, host string, port int) error {
 	d := net.Dialer{Timeout: 300 * time.Millisecond}
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
-		return false
+		return err
 	}
-	c.Close()
-	return true
+	return c.Close()
 }
 
 // Deliver hands an MQTT message to the agent without blocking (it is called

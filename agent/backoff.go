@@ -31,19 +31,19 @@ func (b *Backoff) Next() time.Duration {
 // Reset starts again from the first step.
 func (b *Backoff) Reset() { b.n = 0 }
 
-// Reachable tells whether a TCP connection to host:port can be opened now.
-type Reachable func(ctx context.Context, host string, port int) bool
+// Reachable tells whether a TCP connection to host:port can be opened now
+// (nil) or why not.
+type Reachable func(ctx context.Context, host string, port int) error
 
 // waitRetry waits d, but returns early when the server, seen unreachable
-// during the wait, becomes reachable again: the outage is over, so the
-// sender retries at once instead of sitting out its backoff. It returns
-// false when ctx ends.
-func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host string, port int, every time.Duration) bool {
+// (sawDown, or during the wait), becomes reachable again: the outage is
+// over, so the sender retries at once instead of sitting out its backoff.
+// It returns false when ctx ends.
+func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host string, port int, every time.Duration, sawDown bool) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	sawDown := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,7 +54,7 @@ func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host strin
 			if probe == nil {
 				continue
 			}
-			up := probe(ctx, host, port)
+			up := probe(ctx, host, port) == nil
 			if !up {
 				sawDown = true
 			} else if sawDown {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -223,13 +224,28 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 	}
 }
 
-// sendLoop keeps one destination live: on failure it waits (stepped
-// backoff, cut short when a TCP probe sees the server come back) and
-// retries, for as long as ctx lasts.
+// sendLoop keeps one destination live. A server that does not even accept
+// TCP is only probed (cheap), never handed a pipeline; once it accepts, the
+// sender is rebuilt at once. Other failures wait out a stepped backoff.
 func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 	d := w.dest
 	bo := r.newBackoff()
+	retry := func(err error, down bool) bool {
+		delay := bo.Next()
+		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
+		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
+		return waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery, down)
+	}
 	for {
+		if err := r.reachable(ctx, d.Target.Host, d.Target.Port); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !retry(fmt.Errorf("agent: server unreachable: %w", err), true) {
+				return
+			}
+			continue
+		}
 		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateConnecting})
 		start := time.Now()
 		var lastBytes time.Time
@@ -257,10 +273,7 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		if time.Since(start) > 30*time.Second {
 			bo.Reset()
 		}
-		delay := bo.Next()
-		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
-		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
-		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
+		if !retry(err, r.reachable(ctx, d.Target.Host, d.Target.Port) != nil) {
 			return
 		}
 	}

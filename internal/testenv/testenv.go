@@ -189,12 +189,17 @@ type RTMPServer struct {
 // StartRTMP starts nginx-rtmp from examples/nginx-rtmp/nginx.conf.tmpl.
 func StartRTMP(t TB) *RTMPServer {
 	t.Helper()
+	return startRTMP(t, FreePort(t))
+}
+
+func startRTMP(t TB, port int) *RTMPServer {
+	t.Helper()
 	bin := need(t, "nginx")
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_rtmp_module.so"); err != nil {
 		t.Fatalf("testenv: libnginx-mod-rtmp is not installed (run `make deps`)")
 	}
 	prefix := t.TempDir()
-	port, httpPort := FreePort(t), FreePort(t)
+	httpPort := FreePort(t)
 	conf, err := RenderNginxConf(RepoRoot(t), prefix, port, httpPort)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -403,4 +408,11 @@ func FFProbe(t TB, url string) Probe {
 		t.Fatalf("testenv: ffprobe output: %v", err)
 	}
 	return p
+}
+
+// StartRTMPOnPort starts nginx-rtmp on a given RTMP port (one a test kept
+// free, to bring a "dead" destination to life).
+func StartRTMPOnPort(t TB, port int) *RTMPServer {
+	t.Helper()
+	return startRTMP(t, port)
 }

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var topics = NewTopics("makercast", "pi1")
+
+func TestParseCommand(t *testing.T) {
+	cases := []struct {
+		name, topic, payload string
+		want                 Command
+		code                 string // "" = accepted
+	}{
+		{"plain ON", "makercast/pi1/camera/test/stream/set", "ON", Command{Name: CmdStream, Camera: "test", On: true}, ""},
+		{"lowercase off with newline", "makercast/pi1/camera/test/stream/set", "off\n", Command{Name: CmdStream, Camera: "test"}, ""},
+		{"json with transaction", "makercast/pi1/camera/test/stream/set", `{"state":"ON","transaction":"t1"}`, Command{Name: CmdStream, Camera: "test", On: true, Transaction: "t1"}, ""},
+		{"destination", "makercast/pi1/destination/yt/set", "ON", Command{Name: CmdDestination, Destination: "yt", On: true}, ""},
+		{"request stream", "makercast/pi1/request/stream", `{"camera":"test","state":"OFF"}`, Command{Name: CmdStream, Camera: "test"}, ""},
+		{"request status empty", "makercast/pi1/request/status", ``, Command{Name: CmdStatus}, ""},
+		{"request add", "makercast/pi1/request/add_destination", `{"name":"fb","url":"rtmps://live-api-s.facebook.com:443/rtmp","key":"FB-1-0-Ab?s_bl=1"}`,
+			Command{Name: CmdAddDestination, Destination: "fb", URL: "rtmps://live-api-s.facebook.com:443/rtmp", Key: "FB-1-0-Ab?s_bl=1"}, ""},
+		{"bad state", "makercast/pi1/camera/test/stream/set", "MAYBE", Command{}, CodeBadValue},
+		{"json without state", "makercast/pi1/camera/test/stream/set", `{"transaction":"x"}`, Command{}, CodeBadPayload},
+		{"json state wrong type", "makercast/pi1/camera/test/stream/set", `{"state":true}`, Command{}, CodeBadPayload},
+		{"unknown field", "makercast/pi1/camera/test/stream/set", `{"state":"ON","foo":1}`, Command{}, CodeBadPayload},
+		{"trailing data", "makercast/pi1/request/status", `{} {}`, Command{}, CodeBadPayload},
+		{"set topic with extra fields", "makercast/pi1/camera/test/stream/set", `{"state":"ON","url":"rtmp://x/y"}`, Command{}, CodeBadPayload},
+		{"too large", "makercast/pi1/camera/test/stream/set", strings.Repeat(" ", MaxPayload+1), Command{}, CodePayloadTooLarge},
+		{"long transaction", "makercast/pi1/request/status", `{"transaction":"` + strings.Repeat("x", 65) + `"}`, Command{}, CodeBadValue},
+		{"unknown request", "makercast/pi1/request/reboot", `{}`, Command{}, CodeUnknownCommand},
+		{"destination request without name", "makercast/pi1/request/destination", `{"state":"ON"}`, Command{}, CodeBadPayload},
+		{"add without url", "makercast/pi1/request/add_destination", `{"name":"x"}`, Command{}, CodeBadPayload},
+		{"other device", "makercast/pi2/camera/test/stream/set", "ON", Command{}, CodeUnknownCommand},
+		{"not a command topic", "makercast/pi1/camera/test/stream", "ON", Command{}, CodeUnknownCommand},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := topics.ParseCommand(c.topic, []byte(c.payload))
+			if c.code == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				if got != c.want {
+					t.Fatalf("got %+v, want %+v", got, c.want)
+				}
+				return
+			}
+			var ce *CommandError
+			if !errors.As(err, &ce) || ce.Code != c.code {
+				t.Fatalf("err = %v, want code %s", err, c.code)
+			}
+		})
+	}
+}
+
+func TestResponseName(t *testing.T) {
+	for topic, want := range map[string]string{
+		"makercast/pi1/camera/x/stream/set":    "stream",
+		"makercast/pi1/destination/x/set":      "destination",
+		"makercast/pi1/request/status":         "status",
+		"makercast/pi1/request/Weird Name!":    "error",
+		"makercast/pi1/somewhere/else":         "error",
+		"makercast/pi1/request/" + "abc_def_g": "abc_def_g",
+	} {
+		if got := topics.ResponseName(topic); got != want {
+			t.Errorf("ResponseName(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}
+
+// FuzzParseCommand: no input may panic, every rejection carries a known
+// code and a message, and nothing accepted is out of the command set.
+// Seeds are in testdata/fuzz/FuzzParseCommand.
+func FuzzParseCommand(f *testing.F) {
+	f.Add("camera/test/stream/set", []byte("ON"))
+	f.Add("request/add_destination", []byte(`{"name":"a","url":"rtmp://h/app","key":"k"}`))
+	codes := map[string]bool{CodeBadPayload: true, CodePayloadTooLarge: true, CodeUnknownCommand: true, CodeBadValue: true}
+	f.Fuzz(func(t *testing.T, sub string, payload []byte) {
+		cmd, err := topics.ParseCommand(topics.Base+"/"+sub, payload)
+		if err != nil {
+			var ce *CommandError
+			if !errors.As(err, &ce) || !codes[ce.Code] || ce.Message == "" {
+				t.Fatalf("bad rejection %#v", err)
+			}
+			if !utf8.ValidString(ce.Message) {
+				t.Fatalf("message is not valid UTF-8: %q", ce.Message)
+			}
+			return
+		}
+		switch cmd.Name {
+		case CmdStream, CmdDestination, CmdStatus, CmdAddDestination, CmdRemoveDestination:
+		default:
+			t.Fatalf("accepted unknown command %q", cmd.Name)
+		}
+		if len(cmd.Transaction) > 64 {
+			t.Fatalf("accepted a %d-byte transaction", len(cmd.Transaction))
+		}
+	})
+}

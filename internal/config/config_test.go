@@ -1,0 +1,210 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// setEnv clears every MAKERCAST_ variable and sets the given ones. envconfig
+// reads the process environment, so these tests do not run in parallel.
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, Prefix+"_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+var noDevices = fstest.MapFS{}
+
+func TestDefaults(t *testing.T) {
+	setEnv(t, map[string]string{"MAKERCAST_CAMERAS": "test"})
+	c, err := Load(os.LookupEnv, noDevices, "Makerspace-Pi.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DeviceID != "makerspace-pi" || c.DeviceName != "makercast makerspace-pi" {
+		t.Errorf("id %q name %q", c.DeviceID, c.DeviceName)
+	}
+	if c.MQTTURL != "tcp://127.0.0.1:1883" || c.TopicPrefix != "makercast" || !c.HADiscovery || c.HADiscoveryPref != "homeassistant" {
+		t.Errorf("mqtt defaults: %+v", c.Spec)
+	}
+	if c.VideoWidth != 1280 || c.VideoHeight != 720 || c.VideoFPS != 30 || c.VideoBitrate != 2500 || c.KeyframeInterval != 2*time.Second {
+		t.Errorf("video defaults: %+v", c.Spec)
+	}
+	if c.AudioSource != "none" || len(c.DestinationList) != 0 {
+		t.Errorf("audio %q, destinations %v", c.AudioSource, c.DestinationList)
+	}
+	cams := c.AgentCameras()
+	if len(cams) != 1 || cams[0].Spec.Audio.Source != "test" || cams[0].Spec.Video.KeyframeSec != 2 || cams[0].Spec.Slots != 6 {
+		t.Errorf("agent cameras: %+v", cams)
+	}
+	if err := cams[0].Spec.Validate(); err != nil {
+		t.Errorf("default capture spec invalid: %v", err)
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("file-key-1\n"), 0o600)
+	setEnv(t, map[string]string{
+		"MAKERCAST_CAMERAS":                 "a=test,b=test",
+		"MAKERCAST_STREAM_URL":              "rtmp://a.rtmp.youtube.com/live2",
+		"MAKERCAST_STREAM_KEY_FILE":         keyFile,
+		"MAKERCAST_DESTINATIONS":            "twitch=rtmp://live.twitch.tv/app/live_1_x, club=rtmps://club.example:8443/live",
+		"MAKERCAST_DESTINATION_CLUB_KEY":    "hall",
+		"MAKERCAST_DESTINATION_CLUB_CAMERA": "b",
+	})
+	c, err := Load(os.LookupEnv, noDevices, "pi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range c.DestinationList {
+		got[d.Name] = d.Camera + " " + string(d.Target.Scheme) + " " + d.Target.Host + " " + d.Target.Application + " " + d.Target.Stream.Reveal()
+	}
+	want := map[string]string{
+		"main":   "a rtmp a.rtmp.youtube.com live2 file-key-1",
+		"twitch": "a rtmp live.twitch.tv app live_1_x",
+		"club":   "b rtmps club.example live hall",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"MAKERCAST_VIDEO_FPS": "0"}, "MAKERCAST_VIDEO_FPS"},
+		{map[string]string{"MAKERCAST_VIDEO_FPS": "thirty"}, "MAKERCAST_VIDEO_FPS"},
+		{map[string]string{"MAKERCAST_VIDEO_WIDTH": "641"}, "MAKERCAST_VIDEO_WIDTH"},
+		{map[string]string{"MAKERCAST_KEYFRAME_INTERVAL": "1500ms"}, "MAKERCAST_KEYFRAME_INTERVAL"},
+		{map[string]string{"MAKERCAST_MQTT_URL": "mqtt://x:1883"}, "MAKERCAST_MQTT_URL"},
+		{map[string]string{"MAKERCAST_DEVICE_ID": "Big Pi"}, "MAKERCAST_DEVICE_ID"},
+		{map[string]string{"MAKERCAST_TOPIC_PREFIX": "a/#"}, "MAKERCAST_TOPIC_PREFIX"},
+		{map[string]string{"MAKERCAST_CAMERAS": "x=v4l2:/etc/passwd;rm"}, "MAKERCAST_CAMERAS"},
+		{map[string]string{"MAKERCAST_CAMERAS": "x=webcam"}, "MAKERCAST_CAMERAS"},
+		{map[string]string{"MAKERCAST_AUDIO": "pulse"}, "MAKERCAST_AUDIO"},
+		{map[string]string{"MAKERCAST_X264_PRESET": "placebo"}, "MAKERCAST_X264_PRESET"},
+		{map[string]string{"MAKERCAST_STREAM_URL": "http://x/live", "MAKERCAST_STREAM_KEY": "k"}, "MAKERCAST_STREAM_URL"},
+		{map[string]string{"MAKERCAST_STREAM_KEY": "k"}, "MAKERCAST_STREAM_KEY"},
+		{map[string]string{"MAKERCAST_STREAM_URL": "rtmp://x/live", "MAKERCAST_STREAM_KEY": "k", "MAKERCAST_STREAM_KEY_FILE": "/x"}, "MAKERCAST_STREAM_KEY"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k,a=rtmp://y/live/k"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k", "MAKERCAST_DESTINATION_A_CAMERA": "nope"}, "MAKERCAST_DESTINATION_A_CAMERA"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/l/1,b=rtmp://x/l/2", "MAKERCAST_MAX_OUTPUTS": "1"}, "MAKERCAST_MAX_OUTPUTS"},
+		{map[string]string{"MAKERCAST_LOG_LEVEL": "loud"}, "MAKERCAST_LOG_LEVEL"},
+	}
+	for _, c := range cases {
+		env := map[string]string{"MAKERCAST_CAMERAS": "test"}
+		for k, v := range c.env {
+			env[k] = v
+		}
+		setEnv(t, env)
+		_, err := Load(os.LookupEnv, noDevices, "pi")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want it to name %s", c.env, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "MAKERCAST_STREAM_KEY=k") {
+			t.Errorf("error shows a key: %v", err)
+		}
+	}
+}
+
+func TestAutoDetect(t *testing.T) {
+	// The shape of /sys/class/video4linux on a Pi 4 with a camera module
+	// and a USB webcam (each node: name, index), and /dev/snd with a USB mic.
+	pi4 := fstest.MapFS{
+		"sys/class/video4linux/video0/name":   {Data: []byte("unicam-image\n")},
+		"sys/class/video4linux/video0/index":  {Data: []byte("0\n")},
+		"sys/class/video4linux/video1/name":   {Data: []byte("HD Pro Webcam C920\n")},
+		"sys/class/video4linux/video1/index":  {Data: []byte("0\n")},
+		"sys/class/video4linux/video2/name":   {Data: []byte("HD Pro Webcam C920\n")},
+		"sys/class/video4linux/video2/index":  {Data: []byte("1\n")},
+		"sys/class/video4linux/video10/name":  {Data: []byte("bcm2835-codec-decode\n")},
+		"sys/class/video4linux/video10/index": {Data: []byte("0\n")},
+		"sys/class/video4linux/video11/name":  {Data: []byte("bcm2835-codec-encode\n")},
+		"sys/class/video4linux/video11/index": {Data: []byte("0\n")},
+		"dev/snd/pcmC1D0c":                    {Data: nil},
+		"dev/snd/pcmC0D0p":                    {Data: nil},
+	}
+	setEnv(t, nil)
+	c, err := Load(os.LookupEnv, pi4, "pi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, cam := range c.CameraList {
+		got = append(got, cam.Name+"="+cam.Source+":"+cam.Device)
+	}
+	if strings.Join(got, " ") != "picam=libcamera: usb0=v4l2:/dev/video1" {
+		t.Errorf("cameras %v", got)
+	}
+	if c.AudioSource != "alsa:plughw:1,0" {
+		t.Errorf("audio %q", c.AudioSource)
+	}
+	setEnv(t, nil)
+	if _, err := Load(os.LookupEnv, noDevices, "pi"); err == nil || !strings.Contains(err.Error(), "MAKERCAST_CAMERAS") {
+		t.Errorf("no camera: err = %v", err)
+	}
+}
+
+// The README's configuration table must list every variable with the
+// code's default.
+func TestReadmeTableMatchesCode(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(MAKERCAST_[A-Z0-9_]+)` \\| (`([^`]*)`)? ?\\|")
+	readme := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		readme[m[1]] = m[3]
+	}
+	for _, v := range Vars() {
+		def, ok := readme[v.Key]
+		if !ok {
+			t.Errorf("README lacks %s", v.Key)
+			continue
+		}
+		if def != v.Default {
+			t.Errorf("README says %s defaults to %q, the code says %q", v.Key, def, v.Default)
+		}
+		delete(readme, v.Key)
+	}
+	for k := range readme {
+		t.Errorf("README documents %s, which the code does not have", k)
+	}
+	if len(Vars()) < 20 {
+		t.Fatalf("only %d variables found: the parse is broken", len(Vars()))
+	}
+}
+
+func TestHelpListsEverythingAndNoSecretValue(t *testing.T) {
+	setEnv(t, map[string]string{"MAKERCAST_STREAM_KEY": "topsecret-1"})
+	var b strings.Builder
+	Help(&b)
+	for _, v := range Vars() {
+		if !strings.Contains(b.String(), v.Key) {
+			t.Errorf("-help lacks %s", v.Key)
+		}
+	}
+	if strings.Contains(b.String(), "topsecret-1") {
+		t.Error("-help shows a secret")
+	}
+}

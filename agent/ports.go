@@ -15,6 +15,8 @@ type Media interface {
 type Capture interface {
 	// Send runs one destination until ctx ends (nil) or it fails.
 	Send(ctx context.Context, t graph.Target, hooks graph.SendHooks) error
+	// Ready is closed once the camera delivers encoded frames.
+	Ready() <-chan struct{}
 	// Done is closed when the capture fails; Err then says why.
 	Done() <-chan struct{}
 	Err() error

@@ -115,7 +115,6 @@ func (r *cameraRunner) run(ctx context.Context) {
 			continue
 		}
 		opened := time.Now()
-		r.emit(ctx, event{state: CaptureRunning, encoder: capture.Resolved().Encoder})
 		failed := r.session(ctx, capture, &wanted)
 		capture.Close()
 		if ctx.Err() != nil {
@@ -201,8 +200,12 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 		}
 	}
 	sync()
+	ready := capture.Ready()
 	for {
 		select {
+		case <-ready:
+			ready = nil
+			r.emit(ctx, event{state: CaptureRunning, encoder: capture.Resolved().Encoder})
 		case <-ctx.Done():
 			stopAll()
 			return nil

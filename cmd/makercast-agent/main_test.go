@@ -438,3 +438,22 @@ func TestBadConfigExitsNamingTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingCameraIsReportedAndRetried(t *testing.T) {
+	r := newRig(t)
+	startAgent(t, r.env(map[string]string{"MAKERCAST_CAMERAS": "cam=v4l2:/dev/video-gone:raw"}))
+	r.w.Wait(r.base+"/availability", testenv.Equals("online"), 15*time.Second)
+	r.w.Publish(r.base+"/camera/cam/stream/set", []byte("ON"), false)
+	m := r.w.Wait(r.base+"/camera/cam/state", testenv.Contains(`"capture":"error"`), 20*time.Second)
+	if !strings.Contains(m.Payload, "video-gone") {
+		t.Errorf("camera error does not say which device: %s", m.Payload)
+	}
+	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`, `camera:`), 10*time.Second)
+	// It keeps trying (a USB camera plugged back in is picked up) ...
+	mark := r.w.Len()
+	r.w.WaitFrom(mark, r.base+"/camera/cam/state", testenv.Contains(`"capture":"starting"`), 10*time.Second)
+	// ... and keeps answering.
+	r.w.Publish(r.base+"/camera/cam/stream/set", []byte("OFF"), false)
+	r.w.Wait(r.base+"/response/stream", testenv.Contains(`"status":"ok"`, `"OFF"`), 5*time.Second)
+	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"switch":"OFF"`, `"state":"idle"`), 5*time.Second)
+}

@@ -186,6 +186,7 @@ type Capture struct {
 
 	mu    sync.Mutex
 	free  []int
+	ready chan struct{}
 	done  chan struct{}
 	err   error
 	once  sync.Once
@@ -193,8 +194,11 @@ type Capture struct {
 	wg    sync.WaitGroup
 }
 
-// OpenCapture builds and starts a capture pipeline and waits until the
-// first encoded frame has come out, or fails.
+// OpenCapture builds and starts a capture pipeline. It returns as soon as
+// the pipeline is playing, so outputs can attach (and connect to their
+// servers) while the camera and encoder warm up; Ready is closed at the
+// first encoded frame. A capture that fails to produce one within
+// FirstFrameTimeout ends with an error (see Done and Err).
 func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capture, error) {
 	g, res, err := graph.CaptureGraph(spec, Have)
 	if err != nil {
@@ -205,7 +209,7 @@ func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capt
 	if err != nil {
 		return nil, err
 	}
-	c := &Capture{p: p, resolved: res, log: log, engine: e, done: make(chan struct{}), stopW: make(chan struct{})}
+	c := &Capture{p: p, resolved: res, log: log, engine: e, done: make(chan struct{}), ready: make(chan struct{}), stopW: make(chan struct{})}
 	for i := spec.Slots - 1; i >= 0; i-- {
 		c.free = append(c.free, i)
 	}
@@ -217,26 +221,32 @@ func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capt
 	})
 	p.watch()
 	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
+		// The element's own message (which device, why) is on the bus.
+		select {
+		case berr := <-p.errc:
+			err = berr
+		case <-time.After(time.Second):
+		}
 		p.close()
 		return nil, fmt.Errorf("media: start capture: %w", err)
-	}
-	timer := time.NewTimer(e.FirstFrameTimeout)
-	defer timer.Stop()
-	select {
-	case <-first:
-	case err := <-p.errc:
-		p.close()
-		return nil, fmt.Errorf("media: capture failed: %w", err)
-	case <-timer.C:
-		p.close()
-		return nil, fmt.Errorf("media: capture produced no frame within %s", e.FirstFrameTimeout)
-	case <-ctx.Done():
-		p.close()
-		return nil, ctx.Err()
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		timer := time.NewTimer(e.FirstFrameTimeout)
+		defer timer.Stop()
+		select {
+		case <-first:
+			close(c.ready)
+		case err := <-p.errc:
+			c.finish(fmt.Errorf("media: capture failed: %w", err))
+			return
+		case <-timer.C:
+			c.finish(fmt.Errorf("media: capture produced no frame within %s", e.FirstFrameTimeout))
+			return
+		case <-c.stopW:
+			return
+		}
 		select {
 		case err := <-p.errc:
 			c.finish(fmt.Errorf("media: capture failed: %w", err))
@@ -245,6 +255,9 @@ func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capt
 	}()
 	return c, nil
 }
+
+// Ready is closed when the first encoded frame has come out.
+func (c *Capture) Ready() <-chan struct{} { return c.ready }
 
 func (c *Capture) finish(err error) {
 	c.once.Do(func() {

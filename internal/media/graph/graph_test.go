@@ -114,7 +114,9 @@ func TestCaptureGraphChoices(t *testing.T) {
 
 func TestValidateRejectsUnsafeValues(t *testing.T) {
 	bad := []func(*CaptureSpec){
-		func(s *CaptureSpec) { s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "/dev/video0 ! filesink location=x", InputRaw },
+		func(s *CaptureSpec) {
+			s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "/dev/video0 ! filesink location=x", InputRaw
+		},
 		func(s *CaptureSpec) { s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "video0", InputRaw },
 		func(s *CaptureSpec) { s.Audio.Source, s.Audio.Device = AudioALSA, "hw:1 ! x" },
 		func(s *CaptureSpec) { s.Video.Width = 641 },

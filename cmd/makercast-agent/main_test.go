@@ -65,6 +65,13 @@ type agentProc struct {
 // (plus small, fast video defaults for tests).
 func startAgent(t *testing.T, env map[string]string) *agentProc {
 	t.Helper()
+	return startAgentWrapped(t, env, nil)
+}
+
+// startAgentWrapped runs the agent under a wrapper command (wrap + the
+// binary's path as its last argument).
+func startAgentWrapped(t *testing.T, env map[string]string, wrap []string) *agentProc {
+	t.Helper()
 	full := map[string]string{
 		"MAKERCAST_CAMERAS":       "test",
 		"MAKERCAST_VIDEO_WIDTH":   "640",
@@ -76,6 +83,9 @@ func startAgent(t *testing.T, env map[string]string) *agentProc {
 		full[k] = v
 	}
 	cmd := exec.Command(agentBin)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(wrap[1:], agentBin)...)
+	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range full {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -456,4 +466,48 @@ func TestMissingCameraIsReportedAndRetried(t *testing.T) {
 	r.w.Publish(r.base+"/camera/cam/stream/set", []byte("OFF"), false)
 	r.w.Wait(r.base+"/response/stream", testenv.Contains(`"status":"ok"`, `"OFF"`), 5*time.Second)
 	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"switch":"OFF"`, `"state":"idle"`), 5*time.Second)
+}
+
+// RTMPS end to end: a TLS-terminating proxy with a test CA in front of
+// nginx-rtmp. GStreamer (GIO + GnuTLS) trusts only the system bundle, so
+// the agent runs in a private mount namespace where that bundle also holds
+// the test CA; nothing on the machine changes. The same agent without the
+// test CA must refuse the server.
+func TestRTMPSDestination(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a private mount namespace (CI runs as root)")
+	}
+	r := newRig(t)
+	ca := testenv.NewTestCA(t)
+	tlsPort := testenv.StartTLSProxy(t, ca, r.rtmp)
+	bundle := ca.SystemBundleWith(t)
+	env := r.env(map[string]string{
+		"MAKERCAST_STREAM_URL": fmt.Sprintf("rtmps://127.0.0.1:%d/live", tlsPort),
+		"MAKERCAST_STREAM_KEY": "tlskey",
+	})
+	startAgentWrapped(t, env, []string{"unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" /etc/ssl/certs/ca-certificates.crt && exec "$2"`, "sh", bundle})
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.rtmp.WaitPublishing(t, "tlskey", 10*time.Second)
+	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"live"`, `rtmps://`), 5*time.Second)
+	if v, ok := testenv.FFProbe(t, r.rtmp.URL()+"/tlskey").Video(); !ok || v.CodecName != "h264" {
+		t.Fatalf("video over RTMPS: %+v", v)
+	}
+}
+
+func TestRTMPSRefusesAnUntrustedServer(t *testing.T) {
+	r := newRig(t)
+	ca := testenv.NewTestCA(t)
+	tlsPort := testenv.StartTLSProxy(t, ca, r.rtmp)
+	startAgent(t, r.env(map[string]string{
+		"MAKERCAST_STREAM_URL": fmt.Sprintf("rtmps://127.0.0.1:%d/live", tlsPort),
+		"MAKERCAST_STREAM_KEY": "tlskey",
+	}))
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 10*time.Second)
+	if r.rtmp.Publishing("tlskey") {
+		t.Fatal("published to a server whose certificate is not trusted")
+	}
 }

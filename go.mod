@@ -7,6 +7,7 @@ require (
 	github.com/go-gst/go-glib v1.4.0
 	github.com/go-gst/go-gst v1.4.0
 	github.com/kelseyhightower/envconfig v1.4.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -15,9 +15,13 @@ type Backoff struct {
 	rand  func() float64
 }
 
-// NewBackoff returns the default steps: 1 s ×3, 5 s, 10 s, then 30 s.
+// NewBackoff returns the default steps: 1 s ×3, 2 s, 5 s, then 10 s. The cap
+// is low on purpose: after an outage a server often refuses the stream name
+// ("already publishing") until it drops the stale session, and the
+// destination should follow within seconds once it does. A server that is
+// down altogether costs nothing: it is only probed.
 func NewBackoff() *Backoff {
-	return &Backoff{Steps: []time.Duration{time.Second, time.Second, time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}, rand: rand.Float64}
+	return &Backoff{Steps: []time.Duration{time.Second, time.Second, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second}, rand: rand.Float64}
 }
 
 // Next returns the next delay.
@@ -61,5 +65,29 @@ func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host strin
 				return true
 			}
 		}
+	}
+}
+
+// waitReachable probes until the server accepts TCP (true) or ctx ends
+// (false): every `every` for the first minute, then every second, so a
+// server that is gone for long is not hammered.
+func waitReachable(ctx context.Context, probe Reachable, host string, port int, every time.Duration) bool {
+	start := time.Now()
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if probe(ctx, host, port) == nil {
+			return true
+		}
+		next := every
+		if time.Since(start) > time.Minute {
+			next = max(every, time.Second)
+		}
+		t.Reset(next)
 	}
 }

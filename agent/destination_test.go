@@ -73,7 +73,7 @@ func TestBackoffSteps(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		got = append(got, b.Next().String())
 	}
-	if want := "1s 1s 1s 5s 10s 30s 30s 30s"; strings.Join(got, " ") != want {
+	if want := "1s 1s 1s 2s 5s 10s 10s 10s"; strings.Join(got, " ") != want {
 		t.Fatalf("steps %v, want %s", got, want)
 	}
 	b.Reset()

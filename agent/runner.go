@@ -227,27 +227,27 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 	}
 }
 
-// sendLoop keeps one destination live. A server that does not even accept
-// TCP is only probed (cheap), never handed a pipeline; once it accepts, the
-// sender is rebuilt at once. Other failures wait out a stepped backoff.
+// sendLoop keeps one destination live. While its server does not even
+// accept TCP, the destination is only probed (cheap, no pipeline built, no
+// backoff step used up); the moment the server accepts again the sender is
+// rebuilt, with the backoff started afresh. Other failures (refused key,
+// dropped connection) wait out the stepped backoff, cut short if the server
+// is seen going away and coming back meanwhile.
 func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 	d := w.dest
 	bo := r.newBackoff()
-	retry := func(err error, down bool) bool {
-		delay := bo.Next()
-		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
-		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
-		return waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery, down)
-	}
 	for {
 		if err := r.reachable(ctx, d.Target.Host, d.Target.Port); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if !retry(fmt.Errorf("agent: server unreachable: %w", err), true) {
+			err = fmt.Errorf("agent: server unreachable: %w", err)
+			r.log.Warn("destination unreachable; probing until it answers", "destination", d.Name, "url", d.Display(), "err", err)
+			r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error()})
+			if !waitReachable(ctx, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
 				return
 			}
-			continue
+			bo.Reset()
 		}
 		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateConnecting})
 		start := time.Now()
@@ -276,7 +276,17 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		if time.Since(start) > 30*time.Second {
 			bo.Reset()
 		}
-		if !retry(err, r.reachable(ctx, d.Target.Host, d.Target.Port) != nil) {
+		if r.reachable(ctx, d.Target.Host, d.Target.Port) != nil {
+			// Lost the server itself: report why the sender failed, then
+			// probe (top of the loop).
+			r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err)
+			r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error()})
+			continue
+		}
+		delay := bo.Next()
+		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
+		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
+		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery, false) {
 			return
 		}
 	}

@@ -511,3 +511,33 @@ func TestRTMPSRefusesAnUntrustedServer(t *testing.T) {
 		t.Fatal("published to a server whose certificate is not trusted")
 	}
 }
+
+// The network cable is pulled for a while: the connection stays open but
+// nothing moves. Once the kernel's socket buffer is full, writes stop
+// (rtmp2sink's own 5 s I/O timeout, or the engine's stall watchdog, whichever
+// comes first); the sender is torn down, waits for the server to be
+// reachable again and goes live by itself.
+func TestPulledCableIsDetectedAndRecovered(t *testing.T) {
+	r := newRig(t)
+	cable := testenv.StartProxy(t, r.rtmp.Port)
+	// A high bitrate fills the kernel's socket buffers (up to 4 MB) sooner.
+	startAgent(t, r.env(map[string]string{
+		"MAKERCAST_STREAM_URL":    fmt.Sprintf("rtmp://127.0.0.1:%d/live", cable.Port),
+		"MAKERCAST_VIDEO_BITRATE": "8000",
+	}))
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
+	mark := r.w.Len()
+	cable.Freeze()
+	start := time.Now()
+	m, _ := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 45*time.Second)
+	t.Logf("stall noticed after %s: %s", time.Since(start).Round(100*time.Millisecond), m.Payload)
+	time.Sleep(2 * time.Second)
+	cable.Thaw()
+	thawed := time.Now()
+	m, _ = r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 20*time.Second)
+	t.Logf("live again %s after the cable came back", time.Since(thawed).Round(10*time.Millisecond))
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+}

@@ -33,7 +33,7 @@ type Engine struct {
 // NewEngine initialises GStreamer (idempotent) and returns an engine.
 func NewEngine(log *slog.Logger) *Engine {
 	gst.Init(nil)
-	return &Engine{log: log, StallTimeout: 10 * time.Second, FirstFrameTimeout: 15 * time.Second}
+	return &Engine{log: log, StallTimeout: 5 * time.Second, FirstFrameTimeout: 15 * time.Second}
 }
 
 // Have reports whether an element factory is installed.
@@ -383,6 +383,16 @@ func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHook
 	for {
 		select {
 		case <-ctx.Done():
+			// End cleanly: EOS makes rtmp2sink send FCUnpublish and
+			// deleteStream, so the platform ends the broadcast at once
+			// instead of waiting for a timeout.
+			if live {
+				p.pipe.SendEvent(gst.NewEOSEvent())
+				select {
+				case <-p.errc:
+				case <-time.After(time.Second):
+				}
+			}
 			return nil
 		case <-c.done:
 			return errors.New("media: capture stopped")

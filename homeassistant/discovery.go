@@ -1,0 +1,308 @@
+package homeassistant
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/makercast/makercast/agent"
+)
+
+// DefaultPrefix is Home Assistant's default discovery prefix.
+const DefaultPrefix = "homeassistant"
+
+// The agent's availability payloads (internal/mqtt: Online, Offline).
+const (
+	payloadOnline  = "online"
+	payloadOffline = "offline"
+)
+
+// Origin facts published with every entity.
+const (
+	originName = "makercast"
+	supportURL = "https://github.com/makercast/makercast"
+)
+
+// entity is one discovered entity before it is encoded.
+type entity struct {
+	component string         // Home Assistant platform: switch, sensor, ...
+	objectID  string         // <object_id> of the config topic
+	config    map[string]any // the discovery payload
+}
+
+// Discovery returns the retained discovery messages for m, one per entity,
+// in a stable order (cameras, then destinations, each sorted by name). An
+// empty prefix means DefaultPrefix. Names in m are expected to be valid
+// makercast names (a-z, 0-9, _ and -), as the agent enforces.
+func Discovery(prefix string, m Model) []Message {
+	ents := entities(m)
+	msgs := make([]Message, 0, len(ents))
+	for _, e := range ents {
+		msgs = append(msgs, Message{
+			Topic:   configTopic(prefix, e.component, m.Device.ID, e.objectID),
+			Payload: encode(e.config),
+		})
+	}
+	return msgs
+}
+
+// Topics returns the config topics Discovery(prefix, m) publishes, in the
+// same order.
+func Topics(prefix string, m Model) []string {
+	ents := entities(m)
+	topics := make([]string, 0, len(ents))
+	for _, e := range ents {
+		topics = append(topics, configTopic(prefix, e.component, m.Device.ID, e.objectID))
+	}
+	return topics
+}
+
+// NodeFilter returns the MQTT subscription filter that matches every config
+// topic of the device: <prefix>/+/makercast_<id>/+/config.
+func NodeFilter(prefix, deviceID string) string {
+	return orDefault(prefix) + "/+/" + nodeID(deviceID) + "/+/config"
+}
+
+// Stale returns, sorted and without duplicates, the topics of existing that
+// are config topics of this device (they match NodeFilter) but are not
+// published by current: entities that no longer exist, to be cleared with an
+// empty retained payload. existing is what a subscription to NodeFilter saw
+// retained on the broker; topics with an empty payload there are already
+// cleared and should not be passed in.
+func Stale(prefix string, deviceID string, existing []string, current []Message) []string {
+	keep := make(map[string]bool, len(current))
+	for _, m := range current {
+		keep[m.Topic] = true
+	}
+	seen := map[string]bool{}
+	var stale []string
+	for _, t := range existing {
+		if keep[t] || seen[t] || !matchesNode(prefix, deviceID, t) {
+			continue
+		}
+		seen[t] = true
+		stale = append(stale, t)
+	}
+	sort.Strings(stale)
+	return stale
+}
+
+// matchesNode reports whether topic matches NodeFilter(prefix, deviceID).
+func matchesNode(prefix, deviceID, topic string) bool {
+	rest, ok := strings.CutPrefix(topic, orDefault(prefix)+"/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	return len(parts) == 4 && parts[0] != "" && parts[1] == nodeID(deviceID) &&
+		parts[2] != "" && parts[3] == "config"
+}
+
+func orDefault(prefix string) string {
+	if prefix == "" {
+		return DefaultPrefix
+	}
+	return prefix
+}
+
+func nodeID(deviceID string) string { return "makercast_" + deviceID }
+
+func configTopic(prefix, component, deviceID, objectID string) string {
+	return orDefault(prefix) + "/" + component + "/" + nodeID(deviceID) + "/" + objectID + "/config"
+}
+
+// encode renders a payload as compact JSON with sorted keys (encoding/json
+// sorts map keys), so the same model always gives the same bytes.
+func encode(v map[string]any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only strings, bools, numbers, slices and maps are put in; this
+		// cannot fail.
+		panic("homeassistant: encode discovery payload: " + err.Error())
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// Options of the enum sensors, in the agent's order.
+var (
+	captureOptions     = []string{agent.CaptureIdle, agent.CaptureStarting, agent.CaptureRunning, agent.CaptureError}
+	destinationOptions = []string{agent.StateIdle, agent.StateConnecting, agent.StateLive, agent.StateRetrying, agent.StateError}
+)
+
+// jsonField renders a value_template that reads one field of a JSON state.
+// A destination's state topic is cleared with an empty retained payload when
+// the destination is removed: then value_json is undefined, and the template
+// yields "None", which the MQTT switch and sensor platforms take as "state
+// unknown" instead of logging a template error.
+func jsonField(field string) string {
+	return "{{ value_json." + field + " if value_json is defined and value_json." + field +
+		" is defined else 'None' }}"
+}
+
+// builder holds what every entity of one model shares.
+type builder struct {
+	m      Model
+	topics agent.Topics
+	device map[string]any
+	origin map[string]any
+}
+
+func newBuilder(m Model) builder {
+	manufacturer := m.Device.Manufacturer
+	if manufacturer == "" {
+		manufacturer = "makercast"
+	}
+	device := map[string]any{
+		"identifiers":  []string{nodeID(m.Device.ID)},
+		"manufacturer": manufacturer,
+	}
+	if m.Device.Name != "" {
+		device["name"] = m.Device.Name
+	}
+	if m.Device.Model != "" {
+		device["model"] = m.Device.Model
+	}
+	if m.Device.SWVersion != "" {
+		device["sw_version"] = m.Device.SWVersion
+	}
+	origin := map[string]any{"name": originName, "support_url": supportURL}
+	if m.Device.SWVersion != "" {
+		origin["sw_version"] = m.Device.SWVersion
+	}
+	return builder{m: m, topics: agent.Topics{Base: m.Base}, device: device, origin: origin}
+}
+
+// entity starts an entity of component about subject (a camera or
+// destination name): what names the entity's role ("stream", "live", ...)
+// and name is its has_entity_name name, without the device name.
+func (b builder) entity(component, subject, what, name string) entity {
+	uniqueID := nodeID(b.m.Device.ID) + "_" + subject + "_" + what
+	return entity{
+		component: component,
+		objectID:  subject + "_" + what,
+		config: map[string]any{
+			"name":                  name,
+			"unique_id":             uniqueID,
+			"default_entity_id":     component + "." + slug(uniqueID),
+			"availability_topic":    b.topics.Availability(),
+			"payload_available":     payloadOnline,
+			"payload_not_available": payloadOffline,
+			"device":                b.device,
+			"origin":                b.origin,
+		},
+	}
+}
+
+// entities lists every entity of the model.
+func entities(m Model) []entity {
+	b := newBuilder(m)
+	cams := append([]Camera(nil), m.Cameras...)
+	sort.Slice(cams, func(i, j int) bool { return cams[i].Name < cams[j].Name })
+	dests := append([]Destination(nil), m.Destinations...)
+	sort.Slice(dests, func(i, j int) bool { return dests[i].Name < dests[j].Name })
+
+	var out []entity
+	for _, c := range cams {
+		out = append(out, b.cameraStream(c), b.cameraCapture(c))
+	}
+	for _, d := range dests {
+		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d))
+	}
+	return out
+}
+
+// cameraStream is the device's main control: ON goes live on every
+// destination of the camera. Its state topic is plain ON/OFF.
+func (b builder) cameraStream(c Camera) entity {
+	e := b.entity("switch", c.Name, "stream", c.Name+" stream")
+	e.config["command_topic"] = b.topics.CameraStreamSet(c.Name)
+	e.config["state_topic"] = b.topics.CameraStream(c.Name)
+	e.config["payload_on"] = "ON"
+	e.config["payload_off"] = "OFF"
+	e.config["optimistic"] = false
+	e.config["icon"] = "mdi:broadcast"
+	// The camera's state JSON (capture, encoder, last_error) as attributes.
+	e.config["json_attributes_topic"] = b.topics.CameraState(c.Name)
+	return e
+}
+
+// cameraCapture is the capture pipeline's state, a diagnostic.
+func (b builder) cameraCapture(c Camera) entity {
+	e := b.entity("sensor", c.Name, "capture", c.Name+" capture")
+	e.config["state_topic"] = b.topics.CameraState(c.Name)
+	e.config["value_template"] = jsonField("capture")
+	e.config["device_class"] = "enum"
+	e.config["options"] = captureOptions
+	e.config["entity_category"] = "diagnostic"
+	e.config["icon"] = "mdi:camera"
+	return e
+}
+
+// destinationLive switches one destination on and off; its state is the
+// "switch" field of the destination's state JSON, whose other fields (url,
+// last_error, reconnects, ...) become the entity's attributes.
+func (b builder) destinationLive(d Destination) entity {
+	e := b.entity("switch", d.Name, "live", d.Name+" live")
+	e.config["command_topic"] = b.topics.DestinationSet(d.Name)
+	e.config["state_topic"] = b.topics.DestinationState(d.Name)
+	e.config["value_template"] = jsonField("switch")
+	e.config["payload_on"] = "ON"
+	e.config["payload_off"] = "OFF"
+	e.config["optimistic"] = false
+	e.config["icon"] = "mdi:access-point"
+	e.config["json_attributes_topic"] = b.topics.DestinationState(d.Name)
+	return e
+}
+
+// destinationState is where the destination's stream is: idle, connecting,
+// live, retrying or error.
+func (b builder) destinationState(d Destination) entity {
+	e := b.entity("sensor", d.Name, "state", d.Name+" state")
+	e.config["state_topic"] = b.topics.DestinationState(d.Name)
+	e.config["value_template"] = jsonField("state")
+	e.config["device_class"] = "enum"
+	e.config["options"] = destinationOptions
+	e.config["icon"] = "mdi:list-status"
+	return e
+}
+
+// destinationReconnects counts how often a live or connecting stream fell to
+// retrying or error since the agent started.
+//
+// It is disabled by default: the same number is already an attribute of the
+// destination's live switch, and an enabled total_increasing sensor makes
+// Home Assistant keep long-term statistics for every destination. Whoever
+// wants a graph of a flaky uplink enables it in the entity settings.
+func (b builder) destinationReconnects(d Destination) entity {
+	e := b.entity("sensor", d.Name, "reconnects", d.Name+" reconnects")
+	e.config["state_topic"] = b.topics.DestinationState(d.Name)
+	e.config["value_template"] = jsonField("reconnects")
+	e.config["state_class"] = "total_increasing"
+	e.config["entity_category"] = "diagnostic"
+	e.config["enabled_by_default"] = false
+	e.config["icon"] = "mdi:restart"
+	return e
+}
+
+// slug turns s into an entity id's object part: lower case, runs of
+// anything but a-z and 0-9 become one "_", none at either end (Home
+// Assistant's entity ids allow neither "__" nor a leading or trailing "_").
+func slug(s string) string {
+	var b strings.Builder
+	pending := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if pending && b.Len() > 0 {
+				b.WriteByte('_')
+			}
+			pending = false
+			b.WriteRune(r)
+			continue
+		}
+		pending = true
+	}
+	return b.String()
+}

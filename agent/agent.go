@@ -31,6 +31,12 @@ type Settings struct {
 	ProbeEvery time.Duration
 	// NewBackoff makes the retry schedule (default NewBackoff).
 	NewBackoff func() *Backoff
+	// Discovery, when set, announces the device to Home Assistant.
+	Discovery Discovery
+	// CleanupDelay is how long after (re)connecting the agent waits for the
+	// broker's retained discovery configs before clearing stale ones
+	// (default 2 s).
+	CleanupDelay time.Duration
 }
 
 type destStatus struct {
@@ -75,6 +81,12 @@ type Agent struct {
 	cams  map[string]*cameraStatus
 	dests map[string]*destStatus
 	order []string // destination names, sorted
+
+	// Discovery configs of this device seen retained on the broker, and
+	// the ones the current model publishes.
+	seenConfigs    map[string]bool
+	currentConfigs map[string]bool
+	cleanup        chan struct{}
 }
 
 // New builds an agent.
@@ -94,6 +106,9 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 	if s.MaxOutputs == 0 {
 		s.MaxOutputs = 6
 	}
+	if s.CleanupDelay == 0 {
+		s.CleanupDelay = 2 * time.Second
+	}
 	a := &Agent{
 		s: s, media: media, pub: pub, log: log,
 		inbox:     make(chan Message, 64),
@@ -102,6 +117,10 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 		dropped:   make(chan struct{}, 1),
 		cams:      map[string]*cameraStatus{},
 		dests:     map[string]*destStatus{},
+		cleanup:   make(chan struct{}, 1),
+
+		seenConfigs:    map[string]bool{},
+		currentConfigs: map[string]bool{},
 	}
 	if len(s.Cameras) == 0 {
 		return nil, errors.New("agent: no camera")
@@ -153,6 +172,16 @@ func dialReachable(ctx context.Context, host string, port int) error {
 		return err
 	}
 	return c.Close()
+}
+
+// Subscriptions are the MQTT filters the agent needs: its command topics
+// and, with discovery, the birth topic and its own config topics.
+func (a *Agent) Subscriptions() []string {
+	subs := a.s.Topics.Subscriptions()
+	if d := a.s.Discovery; d != nil {
+		subs = append(subs, d.BirthTopic(), d.Filter())
+	}
+	return subs
 }
 
 // Deliver hands an MQTT message to the agent without blocking (it is called
@@ -214,14 +243,37 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.apply(ctx, ev)
 		case <-a.connected:
 			a.publishAll(ctx)
+			a.announce(ctx)
+		case <-a.cleanup:
+			a.clearStale(ctx)
 		case <-a.dropped:
 			a.log.Warn("commands arrive faster than they are handled; some were dropped")
 		}
 	}
 }
 
-// handle executes one command and always answers it.
+// handle executes one command and always answers it. Discovery traffic
+// (Home Assistant's birth message, this device's retained configs) is
+// noted, not answered.
 func (a *Agent) handle(ctx context.Context, m Message) {
+	if d := a.s.Discovery; d != nil {
+		switch {
+		case m.Topic == d.BirthTopic():
+			if string(m.Payload) == "online" {
+				a.log.Info("Home Assistant is online; announcing again")
+				a.announce(ctx)
+				a.publishAll(ctx)
+			}
+			return
+		case d.Owns(m.Topic):
+			if len(m.Payload) == 0 {
+				delete(a.seenConfigs, m.Topic)
+			} else {
+				a.seenConfigs[m.Topic] = true
+			}
+			return
+		}
+	}
 	name := a.s.Topics.ResponseName(m.Topic)
 	cmd, err := a.s.Topics.ParseCommand(m.Topic, m.Payload)
 	var data any
@@ -304,6 +356,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		if err := a.addDest(d); err != nil {
 			return nil, err
 		}
+		a.announce(ctx)
 		a.publishDest(ctx, a.dests[d.Name])
 		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
 		return map[string]any{"destination": d.Name, "camera": cam, "url": d.Display()}, nil
@@ -325,6 +378,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		}
 		a.sync(ctx, a.cams[d.dest.Camera])
 		a.publish(ctx, a.s.Topics.DestinationState(d.dest.Name), nil, true) // clear the retained state
+		a.announce(ctx)
 		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
 		return map[string]any{"destination": d.dest.Name}, nil
 	}
@@ -511,5 +565,53 @@ func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retai
 	if err := a.pub.Publish(pctx, topic, payload, retained); err != nil {
 		// The full state is published again on every reconnect.
 		a.log.Debug("publish failed", "topic", topic, "err", err)
+	}
+}
+
+// model is what discovery describes.
+func (a *Agent) model() Model {
+	var m Model
+	for _, c := range a.s.Cameras {
+		m.Cameras = append(m.Cameras, c.Name)
+	}
+	for _, n := range a.order {
+		m.Destinations = append(m.Destinations, ModelDestination{Name: n, Camera: a.dests[n].dest.Camera})
+	}
+	return m
+}
+
+// announce publishes the discovery configs of the current model and, a
+// moment later (once the broker has delivered what it retains), clears the
+// configs of entities that no longer exist.
+func (a *Agent) announce(ctx context.Context) {
+	d := a.s.Discovery
+	if d == nil {
+		return
+	}
+	clear(a.currentConfigs)
+	for _, m := range d.Configs(a.model()) {
+		a.currentConfigs[m.Topic] = true
+		a.publish(ctx, m.Topic, m.Payload, true)
+	}
+	time.AfterFunc(a.s.CleanupDelay, func() {
+		select {
+		case a.cleanup <- struct{}{}:
+		default:
+		}
+	})
+}
+
+func (a *Agent) clearStale(ctx context.Context) {
+	var stale []string
+	for t := range a.seenConfigs {
+		if !a.currentConfigs[t] {
+			stale = append(stale, t)
+		}
+	}
+	sort.Strings(stale)
+	for _, t := range stale {
+		a.log.Info("removing a stale Home Assistant entity", "topic", t)
+		a.publish(ctx, t, nil, true)
+		delete(a.seenConfigs, t)
 	}
 }

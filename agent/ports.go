@@ -29,3 +29,29 @@ type Capture interface {
 type Publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
 }
+
+// Discovery announces the device to a home-automation system (Home
+// Assistant's MQTT discovery; package homeassistant implements it). Nil
+// disables discovery.
+type Discovery interface {
+	// Configs returns the retained config messages for the model. An empty
+	// result (discovery switched off) clears every config seen on the broker.
+	Configs(m Model) []Message
+	// Filter is the subscription matching every config topic of this device,
+	// so that ones left over from an earlier configuration can be cleared.
+	Filter() string
+	// Owns reports whether topic is one of this device's config topics.
+	Owns(topic string) bool
+	// BirthTopic is where the system announces itself: on "online" the
+	// configs are published again.
+	BirthTopic() string
+}
+
+// Model is what discovery is built from.
+type Model struct {
+	Cameras      []string
+	Destinations []ModelDestination
+}
+
+// ModelDestination is one destination and the camera feeding it.
+type ModelDestination struct{ Name, Camera string }

@@ -15,10 +15,12 @@ import (
 	"syscall"
 
 	"github.com/makercast/makercast/agent"
+	"github.com/makercast/makercast/homeassistant"
 	"github.com/makercast/makercast/internal/config"
 	"github.com/makercast/makercast/internal/media"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
+	"github.com/makercast/makercast/internal/telemetry"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -66,16 +68,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	topics := agent.NewTopics(cfg.TopicPrefix, cfg.DeviceID)
 	engine := media.NewEngine(log.With("component", "media"))
+	device := homeassistant.Device{ID: cfg.DeviceID, Name: cfg.DeviceName, Model: telemetry.BoardModel(os.DirFS("/")), SWVersion: version}
 	var client *mqtt.Client
 	ag, err := agent.New(agent.Settings{
 		Topics: topics, Cameras: cfg.AgentCameras(), Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
+		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 	}, mediaAdapter{engine}, publisher{&client}, log.With("component", "agent"))
 	if err != nil {
 		return err
 	}
 	client, err = mqtt.New(mqtt.Options{
 		URL: cfg.MQTTURL, ClientID: "makercast-" + cfg.DeviceID, Username: cfg.MQTTUsername, Password: cfg.MQTTPasswordValue,
-		CAFile: cfg.MQTTCAFile, AvailabilityTopic: topics.Availability(), Subscriptions: topics.Subscriptions(),
+		CAFile: cfg.MQTTCAFile, AvailabilityTopic: topics.Availability(), Subscriptions: ag.Subscriptions(),
 		Handle:    func(topic string, payload []byte) { ag.Deliver(agent.Message{Topic: topic, Payload: payload}) },
 		OnConnect: ag.Connected,
 	}, log.With("component", "mqtt"))

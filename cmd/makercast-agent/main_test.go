@@ -541,3 +541,20 @@ func TestPulledCableIsDetectedAndRecovered(t *testing.T) {
 	t.Logf("live again %s after the cable came back", time.Since(thawed).Round(10*time.Millisecond))
 	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
 }
+
+// The ALSA capture path, with ALSA's "null" device standing in for a USB
+// microphone (the CI machine has no sound card).
+func TestALSAAudioPath(t *testing.T) {
+	r := newRig(t)
+	startAgent(t, r.env(map[string]string{"MAKERCAST_AUDIO": "alsa:null"}))
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	pr := testenv.FFProbe(t, r.rtmp.URL()+"/s3cretKEY-42")
+	if a, ok := pr.Audio(); !ok || a.CodecName != "aac" || a.SampleRate != "44100" || a.Channels != 2 {
+		t.Fatalf("audio from ALSA at the server: %+v (present %v)", a, ok)
+	}
+	if _, ok := pr.Video(); !ok {
+		t.Fatal("no video")
+	}
+}

@@ -184,6 +184,8 @@ type Capture struct {
 	log      *slog.Logger
 	engine   *Engine
 
+	snap snapshotter
+
 	mu    sync.Mutex
 	free  []int
 	ready chan struct{}
@@ -286,6 +288,7 @@ func (c *Capture) Close() {
 	close(c.stopW)
 	c.wg.Wait()
 	c.finish(nil)
+	c.snap.close()
 	c.p.close()
 }
 

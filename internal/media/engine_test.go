@@ -1,7 +1,9 @@
 package media
 
 import (
+	"bytes"
 	"context"
+	"image/jpeg"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -153,5 +155,42 @@ func TestReattachOnSameSlotPlays(t *testing.T) {
 	srv.WaitPublishing(t, "x", 10*time.Second)
 	if err := c.Send(ctx, target(srv, "y"), SendHooks{}); !errors.Is(err, ErrNoSlot) {
 		t.Fatalf("second sender on a full capture: %v, want ErrNoSlot", err)
+	}
+}
+
+func TestSnapshotWhileStreaming(t *testing.T) {
+	srv := testenv.StartRTMP(t)
+	e := newEngine(t)
+	ctx := context.Background()
+	c, err := e.OpenCapture(ctx, testSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := runSend(ctx, c, target(srv, "snap"), SendHooks{})
+	defer stop()
+	srv.WaitPublishing(t, "snap", 10*time.Second)
+	before, _ := srv.Stats()
+	for _, o := range []JPEG{{Quality: 85}, {Width: 320, Quality: 50}, {Width: 160, Height: 160, Quality: 90}} {
+		pic, err := c.Snapshot(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(pic.JPEG))
+		if err != nil {
+			t.Fatalf("%+v: not a JPEG: %v", o, err)
+		}
+		want := map[JPEG][2]int{{Quality: 85}: {640, 360}, {Width: 320, Quality: 50}: {320, 180}, {Width: 160, Height: 160, Quality: 90}: {160, 160}}[o]
+		if b := img.Bounds(); b.Dx() != want[0] || b.Dy() != want[1] || pic.Width != want[0] {
+			t.Errorf("%+v: %dx%d (reported %dx%d), want %v", o, b.Dx(), b.Dy(), pic.Width, pic.Height, want)
+		}
+	}
+	if _, err := c.Snapshot(JPEG{Width: 99999, Quality: 85}); err == nil {
+		t.Error("absurd width accepted")
+	}
+	time.Sleep(time.Second)
+	after, _ := srv.Stats()
+	if !srv.Publishing("snap") || after["snap"].BytesIn <= before["snap"].BytesIn {
+		t.Fatal("the stream suffered from snapshots")
 	}
 }

@@ -157,6 +157,42 @@ type Resolved struct {
 	Encoder      string // element doing the H.264 (or "camera" for passthrough)
 	AudioEncoder string
 	Profile      string
+	// Snapshots is false when the camera's own H.264 is passed through
+	// (no raw frames to take a picture from).
+	Snapshots bool
+}
+
+// JPEG describes one snapshot: output size (0 keeps the camera's; one of
+// them 0 keeps the aspect ratio) and JPEG quality.
+type JPEG struct {
+	Width, Height int
+	Quality       int
+}
+
+// Validate checks a snapshot request.
+func (j JPEG) Validate() error {
+	switch {
+	case j.Width != 0 && (j.Width < 16 || j.Width > 3840):
+		return fmt.Errorf("graph: snapshot width %d must be within 16..3840", j.Width)
+	case j.Height != 0 && (j.Height < 16 || j.Height > 2160):
+		return fmt.Errorf("graph: snapshot height %d must be within 16..2160", j.Height)
+	case j.Quality < 1 || j.Quality > 100:
+		return fmt.Errorf("graph: JPEG quality %d must be within 1..100", j.Quality)
+	}
+	return nil
+}
+
+// JPEGGraph builds the small pipeline that turns one raw frame into a JPEG:
+// appsrc, scale, size caps (set per snapshot), jpegenc, appsink.
+func JPEGGraph() Graph {
+	return Graph{Chains: []Chain{{Elems: []Elem{
+		el("appsrc", "src", p("format", "time"), p("is-live", false)),
+		el("videoscale", "scale"),
+		el("videoconvert", "conv"),
+		caps("size", "video/x-raw"),
+		el("jpegenc", "enc"),
+		el("appsink", "out", p("sync", false), p("max-buffers", 1), p("emit-signals", false), p("enable-last-sample", false)),
+	}}}}
 }
 
 // Element names shared by the capture graph and the engine.
@@ -165,6 +201,10 @@ const (
 	audioTee = "at"
 	// VideoParse is the last element before the video tee.
 	VideoParse = "vparse"
+	// RawTee splits raw I420 frames between the encoder and snapshots.
+	RawTee = "rt"
+	// SnapshotSink holds the newest raw frame.
+	SnapshotSink = "snap"
 )
 
 // SlotVideo and SlotAudio name the proxysinks of output slot i.
@@ -222,7 +262,10 @@ func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
 		video = append(video,
 			el("queue", "capq", p("leaky", "downstream"), p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)),
 			el("videoconvert", "conv"),
-			caps("enccaps", i420))
+			caps("enccaps", i420),
+			el("tee", RawTee),
+			el("queue", "encq", p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)))
+		res.Snapshots = true
 		enc := v.Encoder
 		if enc == EncoderAuto {
 			enc = EncoderX264
@@ -281,6 +324,16 @@ func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
 	audio = append(audio, el("aacparse", "aparse"), el("tee", audioTee, p("allow-not-linked", true)))
 
 	g := Graph{Chains: []Chain{{Elems: video}, {Elems: audio}}}
+	if res.Snapshots {
+		// The newest raw frame, held for snapshots: a leaky one-frame queue
+		// into an appsink that keeps only the latest and never blocks (async
+		// false: a sink nobody pulls from must not hold up the pipeline).
+		g.Chains = append(g.Chains, Chain{From: RawTee, Elems: []Elem{
+			el("queue", "snapq", p("leaky", "downstream"), p("max-size-buffers", 1), p("max-size-bytes", 0), p("max-size-time", 0)),
+			el("appsink", SnapshotSink, p("max-buffers", 1), p("drop", true), p("sync", false), p("async", false),
+				p("enable-last-sample", false), p("emit-signals", false)),
+		}})
+	}
 	for i := 0; i < s.Slots; i++ {
 		g.Chains = append(g.Chains,
 			Chain{From: videoTee, Elems: []Elem{slotQueue(fmt.Sprintf("vslotq%d", i), 90), el("proxysink", SlotVideo(i))}},

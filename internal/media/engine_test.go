@@ -3,9 +3,9 @@ package media
 import (
 	"bytes"
 	"context"
-	"image/jpeg"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"log/slog"
 	"os"
 	"sync/atomic"

@@ -33,6 +33,8 @@ type Settings struct {
 	NewBackoff func() *Backoff
 	// Discovery, when set, announces the device to Home Assistant.
 	Discovery Discovery
+	// Snapshots tune snapshots.
+	Snapshots SnapshotSettings
 	// CleanupDelay is how long after (re)connecting the agent waits for the
 	// broker's retained discovery configs before clearing stale ones
 	// (default 2 s).
@@ -87,6 +89,10 @@ type Agent struct {
 	seenConfigs    map[string]bool
 	currentConfigs map[string]bool
 	cleanup        chan struct{}
+
+	snaps    map[string]*snapState
+	nextSnap uint64
+	snapTick chan string
 }
 
 // New builds an agent.
@@ -109,6 +115,15 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 	if s.CleanupDelay == 0 {
 		s.CleanupDelay = 2 * time.Second
 	}
+	if s.Snapshots.Quality == 0 {
+		s.Snapshots.Quality = 85
+	}
+	if s.Snapshots.MinInterval == 0 {
+		s.Snapshots.MinInterval = 250 * time.Millisecond
+	}
+	if s.Snapshots.Warmup == 0 {
+		s.Snapshots.Warmup = time.Second
+	}
 	a := &Agent{
 		s: s, media: media, pub: pub, log: log,
 		inbox:     make(chan Message, 64),
@@ -118,6 +133,8 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 		cams:      map[string]*cameraStatus{},
 		dests:     map[string]*destStatus{},
 		cleanup:   make(chan struct{}, 1),
+		snaps:     map[string]*snapState{},
+		snapTick:  make(chan string, 1),
 
 		seenConfigs:    map[string]bool{},
 		currentConfigs: map[string]bool{},
@@ -134,6 +151,7 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 		}
 		c.Spec.Slots = s.MaxOutputs
 		a.cams[c.Name] = &cameraStatus{cam: c, state: CaptureIdle}
+		a.snaps[c.Name] = &snapState{}
 	}
 	for _, d := range s.Destinations {
 		if err := a.addDest(d); err != nil {
@@ -216,7 +234,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, cs := range a.cams {
 		r := &cameraRunner{
 			cam: cs.cam, media: a.media, log: a.log.With("camera", cs.cam.Name), events: a.events,
-			wantc: make(chan map[string]want, 1), reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
+			wantc: make(chan map[string]want, 1), snapc: make(chan snapReq, 1),
+			warm: a.s.Snapshots.KeepWarm, warmup: a.s.Snapshots.Warmup,
+			reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
 		}
 		cs.runner = r
 		wg.Add(1)
@@ -224,6 +244,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	var periodic <-chan time.Time
+	if a.s.Snapshots.Every > 0 {
+		t := time.NewTicker(a.s.Snapshots.Every)
+		defer t.Stop()
+		periodic = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -246,6 +272,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.announce(ctx)
 		case <-a.cleanup:
 			a.clearStale(ctx)
+		case <-a.snapTick:
+			for _, st := range a.snaps {
+				st.timer = false
+			}
+			for _, c := range a.s.Cameras {
+				a.pumpSnapshots(c.Name)
+			}
+		case <-periodic:
+			a.periodicSnapshots()
 		case <-a.dropped:
 			a.log.Warn("commands arrive faster than they are handled; some were dropped")
 		}
@@ -276,20 +311,18 @@ func (a *Agent) handle(ctx context.Context, m Message) {
 	}
 	name := a.s.Topics.ResponseName(m.Topic)
 	cmd, err := a.s.Topics.ParseCommand(m.Topic, m.Payload)
+	if err == nil && cmd.Name == CmdSnapshot {
+		a.snapshot(ctx, cmd) // answered when the picture is taken
+		return
+	}
 	var data any
 	if err == nil {
 		data, err = a.execute(ctx, cmd)
 	}
-	resp := response{Status: "ok", Data: data, Transaction: cmd.Transaction}
 	if err != nil {
-		var ce *CommandError
-		if !errors.As(err, &ce) {
-			ce = &CommandError{Code: "internal", Message: err.Error()}
-		}
-		resp = response{Status: "error", Code: ce.Code, Error: ce.Message, Transaction: cmd.Transaction}
-		a.log.Info("command rejected", "topic", m.Topic, "code", ce.Code, "error", ce.Message)
+		a.log.Info("command rejected", "topic", m.Topic, "error", err)
 	}
-	a.publishJSON(ctx, a.s.Topics.Response(name), resp, false)
+	a.respond(ctx, name, cmd.Transaction, data, err)
 }
 
 type response struct {
@@ -342,7 +375,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		a.sync(ctx, a.cams[d.dest.Camera])
 		return map[string]any{"destination": d.dest.Name, "state": onOff(c.On)}, nil
 	case CmdStatus:
-		return a.snapshot(), nil
+		return a.deviceState(), nil
 	case CmdAddDestination:
 		cam := c.Camera
 		if cam == "" {
@@ -358,7 +391,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		}
 		a.announce(ctx)
 		a.publishDest(ctx, a.dests[d.Name])
-		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 		return map[string]any{"destination": d.Name, "camera": cam, "url": d.Display()}, nil
 	case CmdRemoveDestination:
 		d, ok := a.dests[c.Destination]
@@ -379,7 +412,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		a.sync(ctx, a.cams[d.dest.Camera])
 		a.publish(ctx, a.s.Topics.DestinationState(d.dest.Name), nil, true) // clear the retained state
 		a.announce(ctx)
-		a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 		return map[string]any{"destination": d.dest.Name}, nil
 	}
 	return nil, cmdErr(CodeUnknownCommand, "unknown command %s", quote(c.Name))
@@ -417,13 +450,17 @@ func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
 			a.publishDest(ctx, d)
 		}
 	}
-	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 }
 
 // apply folds a runner event into the state and publishes what changed.
 func (a *Agent) apply(ctx context.Context, ev event) {
 	cs := a.cams[ev.camera]
 	if cs == nil {
+		return
+	}
+	if ev.snap != 0 {
+		a.snapDone(ctx, ev)
 		return
 	}
 	if ev.dest == "" {
@@ -459,7 +496,7 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 		a.log.Info("destination", "destination", d.dest.Name, "state", d.state, "err", d.lastError)
 	}
 	a.publishDest(ctx, d)
-	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 }
 
 func onOff(b bool) string {
@@ -520,7 +557,7 @@ func (a *Agent) camState(cs *cameraStatus) CameraState {
 	return CameraState{Stream: onOff(a.camStreaming(cs.cam.Name)), Capture: cs.state, Encoder: cs.encoder, LastError: cs.lastError}
 }
 
-func (a *Agent) snapshot() DeviceState {
+func (a *Agent) deviceState() DeviceState {
 	s := DeviceState{Cameras: map[string]CameraState{}, Destinations: map[string]DestinationState{}}
 	for n, cs := range a.cams {
 		s.Cameras[n] = a.camState(cs)
@@ -547,7 +584,7 @@ func (a *Agent) publishAll(ctx context.Context) {
 	for _, n := range a.order {
 		a.publishDest(ctx, a.dests[n])
 	}
-	a.publishJSON(ctx, a.s.Topics.State(), a.snapshot(), true)
+	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 }
 
 func (a *Agent) publishJSON(ctx context.Context, topic string, v any, retained bool) {

@@ -18,6 +18,7 @@ const (
 	CmdStream            = "stream"
 	CmdDestination       = "destination"
 	CmdStatus            = "status"
+	CmdSnapshot          = "snapshot"
 	CmdAddDestination    = "add_destination"
 	CmdRemoveDestination = "remove_destination"
 )
@@ -32,6 +33,7 @@ const (
 	CodeBadValue           = "bad_value"
 	CodeConflict           = "conflict"
 	CodeBusy               = "busy"
+	CodeUnavailable        = "unavailable"
 )
 
 // Command is one parsed command.
@@ -44,6 +46,8 @@ type Command struct {
 	// add_destination only.
 	URL string
 	Key secret.Secret
+	// snapshot only: 0 = default.
+	Width, Height, Quality int
 }
 
 // CommandError is a rejected command: a stable code and a human message.
@@ -67,6 +71,9 @@ type request struct {
 	Name        *string `json:"name"`
 	URL         *string `json:"url"`
 	Key         *string `json:"key"`
+	Width       *int    `json:"width"`
+	Height      *int    `json:"height"`
+	Quality     *int    `json:"quality"`
 	Transaction *string `json:"transaction"`
 }
 
@@ -102,6 +109,21 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 	}
 	var cmd Command
 	switch kind {
+	case "snapshot":
+		cmd.Name, cmd.Camera = CmdSnapshot, subject
+		trimmed := bytes.TrimSpace(payload)
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			// Any plain payload is a press: PRESS from HA, ON, 1, ...
+			return cmd, nil
+		}
+		r, err := decode(trimmed)
+		if err != nil {
+			return Command{}, err
+		}
+		if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil || r.State != nil {
+			return Command{}, cmdErr(CodeBadPayload, "a snapshot topic takes only width, height, quality and transaction")
+		}
+		return snapshotOptions(cmd, r)
 	case "stream", "destination":
 		cmd.Name = kind
 		if kind == "stream" {
@@ -166,6 +188,9 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 		}
 		cmd.On = on
 	case CmdStatus:
+	case CmdSnapshot:
+		cmd.Camera = str(r.Camera)
+		return snapshotOptions(cmd, r)
 	case CmdAddDestination:
 		cmd.Destination, cmd.Camera, cmd.URL, cmd.Key = str(r.Name), str(r.Camera), str(r.URL), secret.Secret(str(r.Key))
 		if cmd.Destination == "" || cmd.URL == "" {
@@ -177,7 +202,7 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 			return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
 		}
 	default:
-		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, status, add_destination, remove_destination)", quote(subject))
+		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, status, add_destination, remove_destination)", quote(subject))
 	}
 	return cmd, nil
 }
@@ -214,4 +239,25 @@ func quote(s string) string {
 		s = s[:40] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// snapshotOptions copies width, height and quality; width and height 0
+// keep the camera's, quality must be given as 1..100 or left out.
+func snapshotOptions(cmd Command, r request) (Command, error) {
+	if r.Transaction != nil {
+		cmd.Transaction = *r.Transaction
+	}
+	if r.Quality != nil && (*r.Quality < 1 || *r.Quality > 100) {
+		return cmd, cmdErr(CodeBadValue, "quality %d must be within 1..100", *r.Quality)
+	}
+	if r.Width != nil {
+		cmd.Width = *r.Width
+	}
+	if r.Height != nil {
+		cmd.Height = *r.Height
+	}
+	if r.Quality != nil {
+		cmd.Quality = *r.Quality
+	}
+	return cmd, nil
 }

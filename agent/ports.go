@@ -20,7 +20,10 @@ type Capture interface {
 	// Done is closed when the capture fails; Err then says why.
 	Done() <-chan struct{}
 	Err() error
-	// Close stops the capture; every Send must have returned.
+	// Snapshot encodes the newest raw frame as JPEG, without touching the
+	// stream.
+	Snapshot(opts graph.JPEG) (graph.Picture, error)
+	// Close stops the capture; every Send and Snapshot must have returned.
 	Close()
 	Resolved() graph.Resolved
 }

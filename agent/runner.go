@@ -36,8 +36,19 @@ type want struct {
 	gen  uint64
 }
 
+// snapReq asks a camera runner for one snapshot.
+type snapReq struct {
+	id   uint64
+	opts graph.JPEG
+}
+
 // event is a state change reported by a camera runner to the agent loop.
 type event struct {
+	// snapshot results (snap != 0)
+	snap    uint64
+	picture graph.Picture
+	snapErr error
+
 	camera  string
 	dest    string // empty for camera events
 	gen     uint64
@@ -52,11 +63,17 @@ type event struct {
 // destinations is wanted, runs one sender loop per wanted destination, and
 // reopens the capture with backoff when it fails (a USB camera unplugged).
 type cameraRunner struct {
-	cam        Camera
-	media      Media
-	log        *slog.Logger
-	events     chan<- event
-	wantc      chan map[string]want
+	cam    Camera
+	media  Media
+	log    *slog.Logger
+	events chan<- event
+	wantc  chan map[string]want
+	snapc  chan snapReq
+	// warm keeps the camera open while nothing streams (fast snapshots);
+	// warmup is how long a camera opened only for a snapshot settles first
+	// (a cold USB camera's first frames are dark).
+	warm       bool
+	warmup     time.Duration
 	reachable  Reachable
 	probeEvery time.Duration
 	newBackoff func() *Backoff
@@ -90,9 +107,11 @@ func (r *cameraRunner) run(ctx context.Context) {
 	var wanted map[string]want
 	bo := r.newBackoff()
 	for {
-		for len(wanted) == 0 {
+		for len(wanted) == 0 && !r.warm {
 			select {
 			case wanted = <-r.wantc:
+			case req := <-r.snapc:
+				r.idleSnapshot(ctx, req)
 			case <-ctx.Done():
 				return
 			}
@@ -140,6 +159,33 @@ func (r *cameraRunner) run(ctx context.Context) {
 	}
 }
 
+// idleSnapshot opens the camera for one picture and closes it again.
+func (r *cameraRunner) idleSnapshot(ctx context.Context, req snapReq) {
+	pic, err := func() (graph.Picture, error) {
+		capture, err := r.media.OpenCapture(ctx, r.cam.Spec)
+		if err != nil {
+			return graph.Picture{}, err
+		}
+		defer capture.Close()
+		select {
+		case <-capture.Ready():
+		case <-capture.Done():
+			return graph.Picture{}, capture.Err()
+		case <-ctx.Done():
+			return graph.Picture{}, ctx.Err()
+		}
+		if r.cam.Spec.Video.Source != graph.VideoTest {
+			select {
+			case <-time.After(r.warmup):
+			case <-ctx.Done():
+				return graph.Picture{}, ctx.Err()
+			}
+		}
+		return capture.Snapshot(req.opts)
+	}()
+	r.emit(ctx, event{snap: req.id, picture: pic, snapErr: err})
+}
+
 // sleep waits d while keeping the wanted set current; it returns early when
 // nothing is wanted any more, and false when ctx ends.
 func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[string]want) bool {
@@ -156,6 +202,8 @@ func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[s
 			if len(w) == 0 {
 				return true
 			}
+		case req := <-r.snapc:
+			r.emit(ctx, event{snap: req.id, snapErr: errors.New("agent: the camera is failing; retrying")})
 		}
 	}
 }
@@ -212,10 +260,17 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 		case w := <-r.wantc:
 			*wanted = w
 			sync()
-			if len(w) == 0 {
+			if len(w) == 0 && !r.warm {
 				stopAll()
 				return nil
 			}
+		case req := <-r.snapc:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pic, err := capture.Snapshot(req.opts)
+				r.emit(ctx, event{snap: req.id, picture: pic, snapErr: err})
+			}()
 		case <-capture.Done():
 			stopAll()
 			err := capture.Err()
@@ -252,8 +307,12 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateConnecting})
 		start := time.Now()
 		var lastBytes time.Time
+		wentLive := false
 		err := capture.Send(ctx, d.Target, graph.SendHooks{
-			Live: func() { r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateLive}) },
+			Live: func() {
+				wentLive = true
+				r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateLive})
+			},
 			Bytes: func(n uint64) {
 				// At most one byte-count event a second per destination.
 				if now := time.Now(); now.Sub(lastBytes) >= time.Second {
@@ -273,7 +332,8 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		if err == nil {
 			err = errors.New("agent: sender ended")
 		}
-		if time.Since(start) > 30*time.Second {
+		if wentLive || time.Since(start) > 30*time.Second {
+			// It worked until it didn't: a fresh failure, not a repeat.
 			bo.Reset()
 		}
 		if r.reachable(ctx, d.Target.Host, d.Target.Port) != nil {

@@ -26,6 +26,15 @@ func (t Topics) CameraStreamSet(cam string) string { return t.CameraStream(cam) 
 // CameraState: retained JSON of the camera's capture.
 func (t Topics) CameraState(cam string) string { return t.Base + "/camera/" + cam + "/state" }
 
+// CameraSnapshotSet: any payload (HA's button sends PRESS) or JSON options
+// takes a snapshot.
+func (t Topics) CameraSnapshotSet(cam string) string {
+	return t.Base + "/camera/" + cam + "/snapshot/set"
+}
+
+// CameraImage: retained JPEG bytes of the latest snapshot.
+func (t Topics) CameraImage(cam string) string { return t.Base + "/camera/" + cam + "/image" }
+
 // DestinationState: retained JSON of one destination (switch, state, error).
 func (t Topics) DestinationState(d string) string { return t.Base + "/destination/" + d + "/state" }
 
@@ -42,6 +51,7 @@ func (t Topics) Response(cmd string) string { return t.Base + "/response/" + cmd
 func (t Topics) Subscriptions() []string {
 	return []string{
 		t.Base + "/camera/+/stream/set",
+		t.Base + "/camera/+/snapshot/set",
 		t.Base + "/destination/+/set",
 		t.Base + "/request/+",
 	}
@@ -58,6 +68,8 @@ func (t Topics) route(topic string) (kind, subject string, ok bool) {
 	switch {
 	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "stream" && parts[3] == "set":
 		return "stream", parts[1], true
+	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "snapshot" && parts[3] == "set":
+		return "snapshot", parts[1], true
 	case len(parts) == 3 && parts[0] == "destination" && parts[2] == "set":
 		return "destination", parts[1], true
 	case len(parts) == 2 && parts[0] == "request":

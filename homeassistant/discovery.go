@@ -206,7 +206,7 @@ func entities(m Model) []entity {
 
 	var out []entity
 	for _, c := range cams {
-		out = append(out, b.cameraStream(c), b.cameraCapture(c))
+		out = append(out, b.cameraStream(c), b.cameraCapture(c), b.cameraImage(c), b.snapshotButton(c))
 	}
 	for _, d := range dests {
 		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d))
@@ -238,6 +238,25 @@ func (b builder) cameraCapture(c Camera) entity {
 	e.config["options"] = captureOptions
 	e.config["entity_category"] = "diagnostic"
 	e.config["icon"] = "mdi:camera"
+	return e
+}
+
+// cameraImage shows the latest snapshot: the JPEG bytes retained on the
+// camera's image topic.
+func (b builder) cameraImage(c Camera) entity {
+	e := b.entity("camera", c.Name, "image", c.Name+" picture")
+	e.config["topic"] = b.topics.CameraImage(c.Name)
+	e.config["icon"] = "mdi:camera-image"
+	return e
+}
+
+// snapshotButton takes a snapshot from the running stream (or opens the
+// camera for one).
+func (b builder) snapshotButton(c Camera) entity {
+	e := b.entity("button", c.Name, "snapshot", c.Name+" snapshot")
+	e.config["command_topic"] = b.topics.CameraSnapshotSet(c.Name)
+	e.config["payload_press"] = "PRESS"
+	e.config["icon"] = "mdi:camera-iris"
 	return e
 }
 

@@ -93,7 +93,7 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare} {
 		for _, prefix := range []string{"", "homeassistant", "ha/discovery"} {
 			msgs := Discovery(prefix, m)
-			if want := 2*len(m.Cameras) + 3*len(m.Destinations); len(msgs) != want {
+			if want := 4*len(m.Cameras) + 3*len(m.Destinations); len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {
@@ -116,6 +116,10 @@ func TestDiscoveryEntities(t *testing.T) {
 			"switch.makercast_pi1_test_stream", "makercast/pi1/camera/test/stream", "makercast/pi1/camera/test/stream/set"},
 		{"homeassistant/sensor/makercast_pi1/test_capture/config", "test capture", "makercast_pi1_test_capture",
 			"sensor.makercast_pi1_test_capture", "makercast/pi1/camera/test/state", ""},
+		{"homeassistant/camera/makercast_pi1/test_image/config", "test picture", "makercast_pi1_test_image",
+			"camera.makercast_pi1_test_image", "", ""},
+		{"homeassistant/button/makercast_pi1/test_snapshot/config", "test snapshot", "makercast_pi1_test_snapshot",
+			"button.makercast_pi1_test_snapshot", "", "makercast/pi1/camera/test/snapshot/set"},
 		{"homeassistant/switch/makercast_pi1/main_live/config", "main live", "makercast_pi1_main_live",
 			"switch.makercast_pi1_main_live", "makercast/pi1/destination/main/state", "makercast/pi1/destination/main/set"},
 		{"homeassistant/sensor/makercast_pi1/main_state/config", "main state", "makercast_pi1_main_state",

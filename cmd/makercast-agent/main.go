@@ -73,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ag, err := agent.New(agent.Settings{
 		Topics: topics, Cameras: cfg.AgentCameras(), Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
+		Snapshots: cfg.AgentSnapshots(),
 	}, mediaAdapter{engine}, publisher{&client}, log.With("component", "agent"))
 	if err != nil {
 		return err

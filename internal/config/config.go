@@ -57,6 +57,11 @@ type Spec struct {
 	Audio            string        `envconfig:"AUDIO" default:"auto" desc:"auto, none (silent AAC track), test (tone), or alsa:<device> such as alsa:plughw:1,0"`
 	AudioBitrate     int           `envconfig:"AUDIO_BITRATE" default:"128" desc:"AAC bitrate in kbit/s"`
 	MaxOutputs       int           `envconfig:"MAX_OUTPUTS" default:"6" desc:"destinations one camera can feed at once"`
+	SnapshotQuality  int           `envconfig:"SNAPSHOT_QUALITY" default:"85" desc:"default JPEG quality of snapshots (1-100)"`
+	SnapshotEvery    time.Duration `envconfig:"SNAPSHOT_INTERVAL" default:"0s" desc:"take a snapshot of every camera this often (0s: off)"`
+	SnapshotMinGap   time.Duration `envconfig:"SNAPSHOT_MIN_INTERVAL" default:"250ms" desc:"least time between two snapshots of a camera; requests in between share the next picture"`
+	SnapshotWarm     bool          `envconfig:"SNAPSHOT_KEEP_WARM" default:"false" desc:"keep cameras open while not streaming, for instant snapshots"`
+	SnapshotWarmup   time.Duration `envconfig:"SNAPSHOT_WARMUP" default:"1s" desc:"how long a camera opened for a snapshot settles before the picture (dark first frames)"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
@@ -157,6 +162,16 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 	checkRange("VIDEO_BITRATE", c.VideoBitrate, 100, 20000)
 	checkRange("AUDIO_BITRATE", c.AudioBitrate, 32, 320)
 	checkRange("MAX_OUTPUTS", c.MaxOutputs, 1, 16)
+	checkRange("SNAPSHOT_QUALITY", c.SnapshotQuality, 1, 100)
+	if c.SnapshotEvery != 0 && (c.SnapshotEvery < time.Second || c.SnapshotEvery > 24*time.Hour) {
+		bad("SNAPSHOT_INTERVAL", "%s must be 0s (off) or within 1s..24h", c.SnapshotEvery)
+	}
+	if c.SnapshotMinGap < 50*time.Millisecond || c.SnapshotMinGap > time.Minute {
+		bad("SNAPSHOT_MIN_INTERVAL", "%s must be within 50ms..1m", c.SnapshotMinGap)
+	}
+	if c.SnapshotWarmup < 0 || c.SnapshotWarmup > 10*time.Second {
+		bad("SNAPSHOT_WARMUP", "%s must be within 0s..10s", c.SnapshotWarmup)
+	}
 	if c.KeyframeInterval < time.Second || c.KeyframeInterval > 10*time.Second || c.KeyframeInterval%time.Second != 0 {
 		bad("KEYFRAME_INTERVAL", "%s must be whole seconds within 1s..10s", c.KeyframeInterval)
 	}
@@ -463,6 +478,12 @@ func Help(w io.Writer) {
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY_FILE\t\tfile holding that key\n", Prefix)
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_CAMERA\t(first camera)\tcamera that feeds destination <name>\n", Prefix)
 	tw.Flush()
+}
+
+// AgentSnapshots is the snapshot part of the agent's settings.
+func (c *Config) AgentSnapshots() agent.SnapshotSettings {
+	return agent.SnapshotSettings{Quality: c.SnapshotQuality, MinInterval: c.SnapshotMinGap, Every: c.SnapshotEvery,
+		KeepWarm: c.SnapshotWarm, Warmup: c.SnapshotWarmup}
 }
 
 // AgentCameras turns the configured cameras into the agent's, each with its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -326,7 +327,7 @@ func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHook
 		s := err.Error()
 		for _, secret := range []string{t.Stream.Reveal(), t.Password.Reveal()} {
 			if secret != "" {
-				s = strings.ReplaceAll(s, secret, "****")
+				s = redactWord(s, secret)
 			}
 		}
 		return errors.New(s)
@@ -444,4 +445,18 @@ func outBytes(sink *gst.Element) uint64 {
 		return uint64(x)
 	}
 	return 0
+}
+
+// redactWord masks every occurrence of secret in s that stands as a word of
+// its own (not inside a longer run of key characters), so that a short key
+// does not garble the message, and with it hint at the key.
+func redactWord(s, secret string) string {
+	re := regexp.MustCompile(`(^|[^A-Za-z0-9_-])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9_-])`)
+	for {
+		out := re.ReplaceAllString(s, "${1}****${2}")
+		if out == s {
+			return out
+		}
+		s = out
+	}
 }

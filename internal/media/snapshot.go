@@ -17,15 +17,6 @@ import (
 // there is no raw frame to take a picture from.
 var ErrNoSnapshots = errors.New("media: this camera delivers H.264 itself; snapshots need raw frames (use its mjpeg or raw input)")
 
-// Picture is one JPEG snapshot.
-type Picture struct {
-	JPEG          []byte
-	Width, Height int
-	// Taken is when the frame was captured (its running time on the
-	// pipeline clock, as wall time).
-	Taken time.Time
-}
-
 // jpegEncoder is the persistent appsrc ! ... ! jpegenc ! appsink pipeline of
 // one capture, created on the first snapshot.
 type jpegEncoder struct {
@@ -44,30 +35,30 @@ type snapshotter struct {
 // Snapshot encodes the newest raw frame of the running capture (waiting at
 // most for the next frame when the last one was already taken). It never
 // touches the encoder or the outputs.
-func (c *Capture) Snapshot(opts graph.JPEG) (Picture, error) {
+func (c *Capture) Snapshot(opts graph.JPEG) (graph.Picture, error) {
 	if err := opts.Validate(); err != nil {
-		return Picture{}, err
+		return graph.Picture{}, err
 	}
 	if !c.resolved.Snapshots {
-		return Picture{}, ErrNoSnapshots
+		return graph.Picture{}, ErrNoSnapshots
 	}
 	c.snap.mu.Lock()
 	defer c.snap.mu.Unlock()
 	select {
 	case <-c.done:
-		return Picture{}, errors.New("media: capture stopped")
+		return graph.Picture{}, errors.New("media: capture stopped")
 	default:
 	}
 	sink := app.SinkFromElement(c.p.els[graph.SnapshotSink])
 	sample := sink.TryPullSample(gst.ClockTime(2 * time.Second))
 	if sample == nil {
-		return Picture{}, errors.New("media: no frame from the camera within 2 s")
+		return graph.Picture{}, errors.New("media: no frame from the camera within 2 s")
 	}
 	taken := time.Now()
 	if c.snap.enc == nil {
 		enc, err := newJPEGEncoder(c.log)
 		if err != nil {
-			return Picture{}, err
+			return graph.Picture{}, err
 		}
 		c.snap.enc = enc
 	}
@@ -75,26 +66,26 @@ func (c *Capture) Snapshot(opts graph.JPEG) (Picture, error) {
 	srcCaps := sample.GetCaps()
 	w, h := capsSize(srcCaps)
 	if w == 0 || h == 0 {
-		return Picture{}, errors.New("media: frame without a size")
+		return graph.Picture{}, errors.New("media: frame without a size")
 	}
 	ow, oh := outputSize(w, h, opts.Width, opts.Height)
 	e.size.SetArg("caps", fmt.Sprintf("video/x-raw,width=%d,height=%d", ow, oh))
 	e.enc.SetArg("quality", fmt.Sprint(opts.Quality))
 	e.src.SetCaps(srcCaps)
 	if r := e.src.PushSample(sample); r != gst.FlowOK {
-		return Picture{}, fmt.Errorf("media: jpeg encoder refused the frame: %s", r)
+		return graph.Picture{}, fmt.Errorf("media: jpeg encoder refused the frame: %s", r)
 	}
 	out := e.out.TryPullSample(gst.ClockTime(2 * time.Second))
 	if out == nil {
 		select {
 		case err := <-e.p.errc:
-			return Picture{}, fmt.Errorf("media: jpeg encoder: %w", err)
+			return graph.Picture{}, fmt.Errorf("media: jpeg encoder: %w", err)
 		default:
 		}
-		return Picture{}, errors.New("media: jpeg encoder gave nothing within 2 s")
+		return graph.Picture{}, errors.New("media: jpeg encoder gave nothing within 2 s")
 	}
 	buf := out.GetBuffer()
-	return Picture{JPEG: append([]byte(nil), buf.Bytes()...), Width: ow, Height: oh, Taken: taken}, nil
+	return graph.Picture{JPEG: append([]byte(nil), buf.Bytes()...), Width: ow, Height: oh, Taken: taken}, nil
 }
 
 func newJPEGEncoder(log *slog.Logger) (*jpegEncoder, error) {

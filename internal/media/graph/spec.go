@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/makercast/makercast/internal/secret"
 )
@@ -167,6 +168,14 @@ type Resolved struct {
 type JPEG struct {
 	Width, Height int
 	Quality       int
+}
+
+// Picture is one JPEG snapshot.
+type Picture struct {
+	JPEG          []byte
+	Width, Height int
+	// Taken is when the frame was pulled from the capture.
+	Taken time.Time
 }
 
 // Validate checks a snapshot request.

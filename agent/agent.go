@@ -35,6 +35,8 @@ type Settings struct {
 	Discovery Discovery
 	// Snapshots tune snapshots.
 	Snapshots SnapshotSettings
+	// Timelapse tunes timelapses.
+	Timelapse TimelapseSettings
 	// CleanupDelay is how long after (re)connecting the agent waits for the
 	// broker's retained discovery configs before clearing stale ones
 	// (default 2 s).
@@ -93,10 +95,19 @@ type Agent struct {
 	snaps    map[string]*snapState
 	nextSnap uint64
 	snapTick chan string
+
+	store  Store // nil: no media directory
+	tls    map[string]*timelapse
+	tlTick chan string
+	tlDone chan tlResult
+	// Background work (timelapse encoding), stopped and waited for by Run.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
-// New builds an agent.
-func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, error) {
+// New builds an agent. store may be nil (no media directory: no timelapse).
+func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) (*Agent, error) {
 	if s.PublishTimeout == 0 {
 		s.PublishTimeout = 2 * time.Second
 	}
@@ -124,6 +135,15 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 	if s.Snapshots.Warmup == 0 {
 		s.Snapshots.Warmup = time.Second
 	}
+	if s.Timelapse.Interval == 0 {
+		s.Timelapse.Interval = 10 * time.Second
+	}
+	if s.Timelapse.FPS == 0 {
+		s.Timelapse.FPS = 25
+	}
+	if s.Timelapse.Quality == 0 {
+		s.Timelapse.Quality = 90
+	}
 	a := &Agent{
 		s: s, media: media, pub: pub, log: log,
 		inbox:     make(chan Message, 64),
@@ -135,6 +155,10 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 		cleanup:   make(chan struct{}, 1),
 		snaps:     map[string]*snapState{},
 		snapTick:  make(chan string, 1),
+		store:     store,
+		tls:       map[string]*timelapse{},
+		tlTick:    make(chan string, 8),
+		tlDone:    make(chan tlResult, 8),
 
 		seenConfigs:    map[string]bool{},
 		currentConfigs: map[string]bool{},
@@ -152,6 +176,7 @@ func New(s Settings, media Media, pub Publisher, log *slog.Logger) (*Agent, erro
 		c.Spec.Slots = s.MaxOutputs
 		a.cams[c.Name] = &cameraStatus{cam: c, state: CaptureIdle}
 		a.snaps[c.Name] = &snapState{}
+		a.tls[c.Name] = &timelapse{}
 	}
 	for _, d := range s.Destinations {
 		if err := a.addDest(d); err != nil {
@@ -230,6 +255,11 @@ func (a *Agent) Connected() {
 // once all goroutines it started have.
 func (a *Agent) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
+	a.bgCtx, a.bgCancel = context.WithCancel(context.Background())
+	defer func() {
+		a.bgCancel()
+		a.bg.Wait()
+	}()
 	var wg sync.WaitGroup
 	for _, cs := range a.cams {
 		r := &cameraRunner{
@@ -281,6 +311,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case <-periodic:
 			a.periodicSnapshots()
+		case cam := <-a.tlTick:
+			if tl := a.tls[cam]; tl.on && !tl.manual {
+				if err := a.timelapseFrame(cam); err != nil {
+					a.log.Warn("timelapse frame skipped", "camera", cam, "err", err)
+				}
+				a.armTimelapse(cam, tl.interval)
+			}
+		case r := <-a.tlDone:
+			a.timelapseDone(ctx, r)
 		case <-a.dropped:
 			a.log.Warn("commands arrive faster than they are handled; some were dropped")
 		}
@@ -376,6 +415,17 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		return map[string]any{"destination": d.dest.Name, "state": onOff(c.On)}, nil
 	case CmdStatus:
 		return a.deviceState(), nil
+	case CmdTimelapse:
+		return a.timelapseCommand(ctx, c)
+	case CmdTimelapseFrame:
+		cam, err := a.camera(c.Camera)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.timelapseFrame(cam); err != nil {
+			return nil, err
+		}
+		return map[string]any{"camera": cam, "frames_so_far": a.tls[cam].frames}, nil
 	case CmdAddDestination:
 		cam := c.Camera
 		if cam == "" {
@@ -580,6 +630,7 @@ func (a *Agent) publishDest(ctx context.Context, d *destStatus) {
 func (a *Agent) publishAll(ctx context.Context) {
 	for _, cs := range a.cams {
 		a.publishCamera(ctx, cs)
+		a.publishTimelapse(ctx, cs.cam.Name)
 	}
 	for _, n := range a.order {
 		a.publishDest(ctx, a.dests[n])

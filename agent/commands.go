@@ -19,6 +19,8 @@ const (
 	CmdDestination       = "destination"
 	CmdStatus            = "status"
 	CmdSnapshot          = "snapshot"
+	CmdTimelapse         = "timelapse"
+	CmdTimelapseFrame    = "timelapse_frame"
 	CmdAddDestination    = "add_destination"
 	CmdRemoveDestination = "remove_destination"
 )
@@ -48,6 +50,9 @@ type Command struct {
 	Key secret.Secret
 	// snapshot only: 0 = default.
 	Width, Height, Quality int
+	// timelapse only: seconds between frames (0 = default), or manual.
+	Interval int
+	Manual   bool
 }
 
 // CommandError is a rejected command: a stable code and a human message.
@@ -74,6 +79,8 @@ type request struct {
 	Width       *int    `json:"width"`
 	Height      *int    `json:"height"`
 	Quality     *int    `json:"quality"`
+	Interval    *int    `json:"interval"`
+	Mode        *string `json:"mode"`
 	Transaction *string `json:"transaction"`
 }
 
@@ -124,6 +131,28 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 			return Command{}, cmdErr(CodeBadPayload, "a snapshot topic takes only width, height, quality and transaction")
 		}
 		return snapshotOptions(cmd, r)
+	case "timelapse_frame":
+		// Any payload: a layer change, a button.
+		return Command{Name: CmdTimelapseFrame, Camera: subject}, nil
+	case "timelapse":
+		cmd.Name, cmd.Camera = CmdTimelapse, subject
+		trimmed := bytes.TrimSpace(payload)
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			r, err := decode(trimmed)
+			if err != nil {
+				return Command{}, err
+			}
+			if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil || r.Width != nil || r.Height != nil || r.Quality != nil {
+				return Command{}, cmdErr(CodeBadPayload, "a timelapse topic takes only state, interval, mode and transaction")
+			}
+			return timelapseOptions(cmd, r)
+		}
+		on, err := parseOnOff(string(trimmed))
+		if err != nil {
+			return cmd, err
+		}
+		cmd.On = on
+		return cmd, nil
 	case "stream", "destination":
 		cmd.Name = kind
 		if kind == "stream" {
@@ -191,6 +220,9 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 	case CmdSnapshot:
 		cmd.Camera = str(r.Camera)
 		return snapshotOptions(cmd, r)
+	case CmdTimelapse:
+		cmd.Camera = str(r.Camera)
+		return timelapseOptions(cmd, r)
 	case CmdAddDestination:
 		cmd.Destination, cmd.Camera, cmd.URL, cmd.Key = str(r.Name), str(r.Camera), str(r.URL), secret.Secret(str(r.Key))
 		if cmd.Destination == "" || cmd.URL == "" {
@@ -202,7 +234,7 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 			return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
 		}
 	default:
-		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, status, add_destination, remove_destination)", quote(subject))
+		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, timelapse, status, add_destination, remove_destination)", quote(subject))
 	}
 	return cmd, nil
 }
@@ -258,6 +290,41 @@ func snapshotOptions(cmd Command, r request) (Command, error) {
 	}
 	if r.Quality != nil {
 		cmd.Quality = *r.Quality
+	}
+	return cmd, nil
+}
+
+// timelapseOptions reads state, interval (seconds, 1..86400) and mode
+// (interval or manual).
+func timelapseOptions(cmd Command, r request) (Command, error) {
+	if r.Transaction != nil {
+		cmd.Transaction = *r.Transaction
+	}
+	if r.State == nil {
+		return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
+	}
+	on, err := parseOnOff(*r.State)
+	if err != nil {
+		return cmd, err
+	}
+	cmd.On = on
+	if r.Interval != nil {
+		if *r.Interval < 1 || *r.Interval > 86400 {
+			return cmd, cmdErr(CodeBadValue, "interval %d s must be within 1..86400", *r.Interval)
+		}
+		cmd.Interval = *r.Interval
+	}
+	if r.Mode != nil {
+		switch *r.Mode {
+		case "interval":
+		case "manual":
+			if r.Interval != nil {
+				return cmd, cmdErr(CodeBadValue, "manual mode takes no interval")
+			}
+			cmd.Manual = true
+		default:
+			return cmd, cmdErr(CodeBadValue, "mode must be interval or manual, got %s", quote(*r.Mode))
+		}
 	}
 	return cmd, nil
 }

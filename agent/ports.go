@@ -9,6 +9,20 @@ import (
 // Media opens cameras. internal/media implements it with GStreamer.
 type Media interface {
 	OpenCapture(ctx context.Context, spec graph.CaptureSpec) (Capture, error)
+	// AssembleTimelapse encodes numbered JPEG frames (pattern like
+	// dir/frame-%06d.jpg) into an MP4 at out, whole or not at all.
+	AssembleTimelapse(ctx context.Context, pattern string, fps int, out string) error
+}
+
+// Store keeps media files in a directory with a size budget
+// (internal/store). Paths are relative to it.
+type Store interface {
+	Write(rel string, data []byte) (path string, err error)
+	MkdirAll(rel string) error
+	Path(rel string) (string, error)
+	Added(path string)
+	RemoveAll(rel string) error
+	Prune(rel string, keep int) error
 }
 
 // Capture is one running camera; destinations attach to it.

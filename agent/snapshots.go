@@ -23,13 +23,17 @@ type SnapshotSettings struct {
 	KeepWarm bool
 	// Warmup is how long a camera opened only for a snapshot settles (1 s).
 	Warmup time.Duration
+	// Keep, when set, also saves the newest Keep snapshots of each camera
+	// in the media directory (snapshots/<camera>/).
+	Keep int
 }
 
 // snapWaiter is one request waiting for a picture.
 type snapWaiter struct {
 	opts        graph.JPEG
 	transaction string
-	respond     bool // false for periodic snapshots
+	respond     bool // false for periodic snapshots and timelapse frames
+	frame       bool // a timelapse frame
 }
 
 // snapState coalesces and paces one camera's snapshots.
@@ -120,13 +124,26 @@ func (a *Agent) snapDone(ctx context.Context, ev event) {
 	} else {
 		topic := a.s.Topics.CameraImage(ev.camera)
 		a.publish(ctx, topic, ev.picture.JPEG, true)
+		if a.s.Snapshots.Keep > 0 && a.store != nil {
+			dir := "snapshots/" + ev.camera
+			if _, err := a.store.Write(dir+"/"+ev.picture.Taken.UTC().Format("20060102T150405.000")+".jpg", ev.picture.JPEG); err != nil {
+				a.log.Warn("snapshot not saved", "camera", ev.camera, "err", err)
+			} else if err := a.store.Prune(dir, a.s.Snapshots.Keep); err != nil {
+				a.log.Warn("old snapshots not removed", "camera", ev.camera, "err", err)
+			}
+		}
 		data = map[string]any{"camera": ev.camera, "topic": topic, "bytes": len(ev.picture.JPEG),
 			"width": ev.picture.Width, "height": ev.picture.Height, "taken": ev.picture.Taken.UTC().Format(time.RFC3339Nano)}
 	}
+	frame := false
 	for _, w := range st.batch {
 		if w.respond {
 			a.respond(ctx, CmdSnapshot, w.transaction, data, err)
 		}
+		frame = frame || w.frame
+	}
+	if frame && ev.snapErr == nil {
+		a.storeFrame(ctx, ev.camera, ev.picture)
 	}
 	st.batch = st.batch[:0]
 	a.pumpSnapshots(ev.camera)

@@ -35,6 +35,20 @@ func (t Topics) CameraSnapshotSet(cam string) string {
 // CameraImage: retained JPEG bytes of the latest snapshot.
 func (t Topics) CameraImage(cam string) string { return t.Base + "/camera/" + cam + "/image" }
 
+// CameraTimelapse: retained JSON of the camera's timelapse.
+func (t Topics) CameraTimelapse(cam string) string { return t.Base + "/camera/" + cam + "/timelapse" }
+
+// CameraTimelapseSet: ON/OFF or JSON {"state":"ON","interval":10} or
+// {"state":"ON","mode":"manual"}.
+func (t Topics) CameraTimelapseSet(cam string) string { return t.CameraTimelapse(cam) + "/set" }
+
+// CameraTimelapseFrame: any payload adds one frame (a 3D printer's layer
+// change).
+func (t Topics) CameraTimelapseFrame(cam string) string { return t.CameraTimelapse(cam) + "/frame" }
+
+// CameraTimelapseEvent: not retained; done (path, frames, duration) or error.
+func (t Topics) CameraTimelapseEvent(cam string) string { return t.CameraTimelapse(cam) + "/event" }
+
 // DestinationState: retained JSON of one destination (switch, state, error).
 func (t Topics) DestinationState(d string) string { return t.Base + "/destination/" + d + "/state" }
 
@@ -52,6 +66,8 @@ func (t Topics) Subscriptions() []string {
 	return []string{
 		t.Base + "/camera/+/stream/set",
 		t.Base + "/camera/+/snapshot/set",
+		t.Base + "/camera/+/timelapse/set",
+		t.Base + "/camera/+/timelapse/frame",
 		t.Base + "/destination/+/set",
 		t.Base + "/request/+",
 	}
@@ -70,6 +86,10 @@ func (t Topics) route(topic string) (kind, subject string, ok bool) {
 		return "stream", parts[1], true
 	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "snapshot" && parts[3] == "set":
 		return "snapshot", parts[1], true
+	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "timelapse" && parts[3] == "set":
+		return "timelapse", parts[1], true
+	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "timelapse" && parts[3] == "frame":
+		return "timelapse_frame", parts[1], true
 	case len(parts) == 3 && parts[0] == "destination" && parts[2] == "set":
 		return "destination", parts[1], true
 	case len(parts) == 2 && parts[0] == "request":

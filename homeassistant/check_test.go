@@ -54,8 +54,8 @@ func fromDiscovery(t *testing.T, i int) (string, map[string]any) {
 func TestCheck(t *testing.T) {
 	switchTopic, sw := fromDiscovery(t, 0)   // test stream
 	enumTopic, enum := fromDiscovery(t, 1)   // test capture
-	countTopic, count := fromDiscovery(t, 6) // main reconnects
-	liveTopic, live := fromDiscovery(t, 4)   // main live
+	countTopic, count := fromDiscovery(t, 8) // main reconnects
+	liveTopic, live := fromDiscovery(t, 6)   // main live
 	const (
 		bsTopic     = "homeassistant/binary_sensor/makercast_pi1/test_problem/config"
 		buttonTopic = "homeassistant/button/makercast_pi1/restart/config"

@@ -206,7 +206,8 @@ func entities(m Model) []entity {
 
 	var out []entity
 	for _, c := range cams {
-		out = append(out, b.cameraStream(c), b.cameraCapture(c), b.cameraImage(c), b.snapshotButton(c))
+		out = append(out, b.cameraStream(c), b.cameraCapture(c), b.cameraImage(c), b.snapshotButton(c),
+			b.timelapseSwitch(c), b.timelapseFrames(c))
 	}
 	for _, d := range dests {
 		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d))
@@ -257,6 +258,31 @@ func (b builder) snapshotButton(c Camera) entity {
 	e.config["command_topic"] = b.topics.CameraSnapshotSet(c.Name)
 	e.config["payload_press"] = "PRESS"
 	e.config["icon"] = "mdi:camera-iris"
+	return e
+}
+
+// timelapseSwitch starts (interval mode, default interval) and stops a
+// timelapse; its JSON state (mode, started, last_error) is the attributes.
+func (b builder) timelapseSwitch(c Camera) entity {
+	e := b.entity("switch", c.Name, "timelapse", c.Name+" timelapse")
+	e.config["command_topic"] = b.topics.CameraTimelapseSet(c.Name)
+	e.config["state_topic"] = b.topics.CameraTimelapse(c.Name)
+	e.config["value_template"] = jsonField("state")
+	e.config["payload_on"] = "ON"
+	e.config["payload_off"] = "OFF"
+	e.config["optimistic"] = false
+	e.config["icon"] = "mdi:timelapse"
+	e.config["json_attributes_topic"] = b.topics.CameraTimelapse(c.Name)
+	return e
+}
+
+// timelapseFrames counts the frames of the running (or last) timelapse.
+func (b builder) timelapseFrames(c Camera) entity {
+	e := b.entity("sensor", c.Name, "timelapse_frames", c.Name+" timelapse frames")
+	e.config["state_topic"] = b.topics.CameraTimelapse(c.Name)
+	e.config["value_template"] = jsonField("frames")
+	e.config["state_class"] = "measurement"
+	e.config["icon"] = "mdi:filmstrip"
 	return e
 }
 

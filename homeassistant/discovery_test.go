@@ -93,7 +93,7 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare} {
 		for _, prefix := range []string{"", "homeassistant", "ha/discovery"} {
 			msgs := Discovery(prefix, m)
-			if want := 4*len(m.Cameras) + 3*len(m.Destinations); len(msgs) != want {
+			if want := 6*len(m.Cameras) + 3*len(m.Destinations); len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {
@@ -120,6 +120,10 @@ func TestDiscoveryEntities(t *testing.T) {
 			"camera.makercast_pi1_test_image", "", ""},
 		{"homeassistant/button/makercast_pi1/test_snapshot/config", "test snapshot", "makercast_pi1_test_snapshot",
 			"button.makercast_pi1_test_snapshot", "", "makercast/pi1/camera/test/snapshot/set"},
+		{"homeassistant/switch/makercast_pi1/test_timelapse/config", "test timelapse", "makercast_pi1_test_timelapse",
+			"switch.makercast_pi1_test_timelapse", "makercast/pi1/camera/test/timelapse", "makercast/pi1/camera/test/timelapse/set"},
+		{"homeassistant/sensor/makercast_pi1/test_timelapse_frames/config", "test timelapse frames", "makercast_pi1_test_timelapse_frames",
+			"sensor.makercast_pi1_test_timelapse_frames", "makercast/pi1/camera/test/timelapse", ""},
 		{"homeassistant/switch/makercast_pi1/main_live/config", "main live", "makercast_pi1_main_live",
 			"switch.makercast_pi1_main_live", "makercast/pi1/destination/main/state", "makercast/pi1/destination/main/set"},
 		{"homeassistant/sensor/makercast_pi1/main_state/config", "main state", "makercast_pi1_main_state",

@@ -20,6 +20,7 @@ import (
 	"github.com/makercast/makercast/internal/media"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
+	"github.com/makercast/makercast/internal/store"
 	"github.com/makercast/makercast/internal/telemetry"
 )
 
@@ -74,7 +75,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Topics: topics, Cameras: cfg.AgentCameras(), Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
-	}, mediaAdapter{engine}, publisher{&client}, log.With("component", "agent"))
+		Timelapse: cfg.AgentTimelapse(),
+	}, mediaAdapter{engine}, publisher{&client}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20), log.With("component", "agent"))
 	if err != nil {
 		return err
 	}
@@ -127,6 +129,10 @@ func (m mediaAdapter) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (
 		return nil, err
 	}
 	return c, nil
+}
+
+func (m mediaAdapter) AssembleTimelapse(ctx context.Context, pattern string, fps int, out string) error {
+	return m.e.AssembleTimelapse(ctx, pattern, fps, out)
 }
 
 // publisher lets the agent be built before the client it publishes through.

@@ -78,6 +78,7 @@ func startAgentWrapped(t *testing.T, env map[string]string, wrap []string) *agen
 		"MAKERCAST_VIDEO_HEIGHT":  "360",
 		"MAKERCAST_VIDEO_BITRATE": "800",
 		"MAKERCAST_LOG_LEVEL":     "debug",
+		"MAKERCAST_MEDIA_DIR":     t.TempDir(),
 	}
 	for k, v := range env {
 		full[k] = v

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -62,6 +63,11 @@ type Spec struct {
 	SnapshotMinGap   time.Duration `envconfig:"SNAPSHOT_MIN_INTERVAL" default:"250ms" desc:"least time between two snapshots of a camera; requests in between share the next picture"`
 	SnapshotWarm     bool          `envconfig:"SNAPSHOT_KEEP_WARM" default:"false" desc:"keep cameras open while not streaming, for instant snapshots"`
 	SnapshotWarmup   time.Duration `envconfig:"SNAPSHOT_WARMUP" default:"1s" desc:"how long a camera opened for a snapshot settles before the picture (dark first frames)"`
+	SnapshotKeep     int           `envconfig:"SNAPSHOT_KEEP" default:"0" desc:"also save the newest N snapshots per camera in the media directory (0: none)"`
+	MediaDir         string        `envconfig:"MEDIA_DIR" default:"/var/lib/makercast" desc:"media directory for timelapses and saved snapshots"`
+	MediaMaxMB       int           `envconfig:"MEDIA_MAX_MB" default:"2048" desc:"size limit of the media directory in MiB; a timelapse stops with an error event when it is reached"`
+	TimelapseEvery   time.Duration `envconfig:"TIMELAPSE_INTERVAL" default:"10s" desc:"default time between timelapse frames"`
+	TimelapseFPS     int           `envconfig:"TIMELAPSE_FPS" default:"25" desc:"frame rate of assembled timelapse videos"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
@@ -172,6 +178,15 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 	if c.SnapshotWarmup < 0 || c.SnapshotWarmup > 10*time.Second {
 		bad("SNAPSHOT_WARMUP", "%s must be within 0s..10s", c.SnapshotWarmup)
 	}
+	checkRange("SNAPSHOT_KEEP", c.SnapshotKeep, 0, 100000)
+	if !filepath.IsAbs(c.MediaDir) {
+		bad("MEDIA_DIR", "%q must be an absolute path", c.MediaDir)
+	}
+	checkRange("MEDIA_MAX_MB", c.MediaMaxMB, 1, 1<<30)
+	if c.TimelapseEvery < time.Second || c.TimelapseEvery > 24*time.Hour || c.TimelapseEvery%time.Second != 0 {
+		bad("TIMELAPSE_INTERVAL", "%s must be whole seconds within 1s..24h", c.TimelapseEvery)
+	}
+	checkRange("TIMELAPSE_FPS", c.TimelapseFPS, 1, 60)
 	if c.KeyframeInterval < time.Second || c.KeyframeInterval > 10*time.Second || c.KeyframeInterval%time.Second != 0 {
 		bad("KEYFRAME_INTERVAL", "%s must be whole seconds within 1s..10s", c.KeyframeInterval)
 	}
@@ -483,7 +498,12 @@ func Help(w io.Writer) {
 // AgentSnapshots is the snapshot part of the agent's settings.
 func (c *Config) AgentSnapshots() agent.SnapshotSettings {
 	return agent.SnapshotSettings{Quality: c.SnapshotQuality, MinInterval: c.SnapshotMinGap, Every: c.SnapshotEvery,
-		KeepWarm: c.SnapshotWarm, Warmup: c.SnapshotWarmup}
+		KeepWarm: c.SnapshotWarm, Warmup: c.SnapshotWarmup, Keep: c.SnapshotKeep}
+}
+
+// AgentTimelapse is the timelapse part of the agent's settings.
+func (c *Config) AgentTimelapse() agent.TimelapseSettings {
+	return agent.TimelapseSettings{Interval: c.TimelapseEvery, FPS: c.TimelapseFPS}
 }
 
 // AgentCameras turns the configured cameras into the agent's, each with its

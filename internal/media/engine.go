@@ -153,7 +153,7 @@ func (p *pipeline) watch() {
 				p.log.Debug("pipeline error", "element", msg.Source(), "debug", gerr.DebugString())
 				p.fail(fmt.Errorf("%s: %s", msg.Source(), gerr.Error()))
 			case gst.MessageEOS:
-				p.fail(errors.New("end of stream"))
+				p.fail(errEOS)
 			case gst.MessageWarning:
 				w := msg.ParseWarning()
 				p.log.Warn("pipeline warning", "element", msg.Source(), "warning", w.Error())

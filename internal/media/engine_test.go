@@ -8,6 +8,8 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +194,45 @@ func TestSnapshotWhileStreaming(t *testing.T) {
 	after, _ := srv.Stats()
 	if !srv.Publishing("snap") || after["snap"].BytesIn <= before["snap"].BytesIn {
 		t.Fatal("the stream suffered from snapshots")
+	}
+}
+
+func TestAssembleTimelapse(t *testing.T) {
+	e := newEngine(t)
+	c, err := e.OpenCapture(context.Background(), testSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const n = 12
+	for i := 0; i < n; i++ {
+		pic, err := c.Snapshot(JPEG{Quality: 80})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(fmt.Sprintf("%s/frame-%06d.jpg", dir, i), pic.JPEG, 0o644)
+	}
+	c.Close()
+	out := dir + "/tl.mp4"
+	if err := e.AssembleTimelapse(context.Background(), dir+"/frame-%06d.jpg", 6, out); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames,codec_name,width,height", "-of", "csv=p=0", out)
+	res, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(res)); got != fmt.Sprintf("h264,640,360,%d", n) {
+		t.Fatalf("ffprobe: %s, want h264,640,360,%d", got, n)
+	}
+	if _, err := os.Stat(out + ".part"); err == nil {
+		t.Error("part file left")
+	}
+	// No frames: an error, and no file left behind.
+	if err := e.AssembleTimelapse(context.Background(), t.TempDir()+"/frame-%06d.jpg", 6, dir+"/empty.mp4"); err == nil {
+		t.Error("assembling nothing succeeded")
+	}
+	if _, err := os.Stat(dir + "/empty.mp4.part"); err == nil {
+		t.Error("part file left after a failure")
 	}
 }

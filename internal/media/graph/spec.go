@@ -401,3 +401,19 @@ func SenderGraph(t Target) Graph {
 		{Elems: []Elem{el("proxysrc", "asrc"), el("queue", "aq")}, To: "mux.audio"},
 	}}
 }
+
+// TimelapseGraph turns numbered JPEG frames (pattern like
+// /media/tl/frame-%06d.jpg) into an H.264 MP4 at fps frames per second.
+func TimelapseGraph(pattern string, fps int, out string) Graph {
+	return Graph{Chains: []Chain{{Elems: []Elem{
+		el("multifilesrc", "src", p("location", pattern), p("index", 0), p("caps", fmt.Sprintf("image/jpeg,framerate=%d/1", fps))),
+		el("jpegdec", "dec"),
+		el("videoconvert", "conv"),
+		caps("i420", "video/x-raw,format=I420"),
+		el("x264enc", "enc", p("speed-preset", "veryfast"), p("key-int-max", fps*2)),
+		caps("h264caps", "video/x-h264,profile=main"),
+		el("h264parse", "parse"),
+		el("mp4mux", "mux"),
+		el("filesink", "sink", p("location", out)),
+	}}}}
+}

@@ -13,6 +13,12 @@ build=(gcc pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 # The local broker and RTMP server for `make run`, the tests and the benchmark.
 servers=(mosquitto mosquitto-clients nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg curl util-linux)
 pkgs=("${runtime[@]}" "${build[@]}" "${servers[@]}")
+# Node.js and npm for the Node-RED examples' test (it installs Node-RED itself
+# with npm); any node/npm already on PATH will do.
+if [ "$what" != runtime ]; then
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -37,6 +37,7 @@ type config struct {
 	long         bool // also the 60 s outage
 	syncWindow   time.Duration
 	syncAfter    time.Duration
+	snapTrials   int
 }
 
 var (
@@ -67,7 +68,7 @@ func realMain() int {
 	flag.StringVar(&cfg.agent, "agent", "bin/makercast-agent", "agent binary to measure (`make build` makes it)")
 	flag.BoolVar(&cfg.quick, "quick", false, "short runs for development (numbers are noisier)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep temporary directories (server and agent logs)")
-	only := flag.String("only", "", "comma-separated measurements to run (1-5); default all")
+	only := flag.String("only", "", "comma-separated measurements to run (1-7); default all")
 	flag.Parse()
 
 	start := time.Now()
@@ -78,11 +79,13 @@ func realMain() int {
 		cfg.idleSettle, cfg.idleWindow = 2*time.Second, 5*time.Second
 		cfg.onTrials, cfg.shortOutages, cfg.long = 3, 1, false
 		cfg.syncWindow, cfg.syncAfter = 20*time.Second, 10*time.Second
+		cfg.snapTrials = 10
 	} else {
 		cfg.rounds, cfg.warmup, cfg.window = 2, 3*time.Second, 20*time.Second
 		cfg.idleSettle, cfg.idleWindow = 3*time.Second, 10*time.Second
 		cfg.onTrials, cfg.shortOutages, cfg.long = 10, 3, true
 		cfg.syncWindow, cfg.syncAfter = 60*time.Second, 20*time.Second
+		cfg.snapTrials = 40
 	}
 	abs, err := filepath.Abs(cfg.agent)
 	if err != nil {
@@ -106,8 +109,8 @@ func realMain() int {
 			continue
 		}
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 5 {
-			fmt.Fprintf(os.Stderr, "makercast-bench: -only: %q is not a measurement number 1-5\n", s)
+		if err != nil || n < 1 || n > 7 {
+			fmt.Fprintf(os.Stderr, "makercast-bench: -only: %q is not a measurement number 1-7\n", s)
 			return 2
 		}
 		selected[n] = true
@@ -186,6 +189,14 @@ func defineSections(cfg *config) []section {
 				how: "nginx-rtmp's <avsync> of the publishing client (audio minus video timestamp, ms) read from /stat once a second from the moment it publishes"},
 			{metric: fmt.Sprintf("A/V sync at the server, %s after a reconnect", fmtDur(cfg.syncAfter)), goal: "within ±50 ms",
 				how: "the publisher dropped with nginx's /control/drop/publisher; once the agent publishes again, the same sampling"},
+		}},
+		{ids: []int{6, 7}, run: benchSnapshots, rows: []*row{
+			{metric: "snapshot command → JPEG at an MQTT subscriber, streaming 720p30", goal: "p50 ≤ 50 ms, p95 ≤ 100 ms",
+				how: fmt.Sprintf("agent streaming to nginx; request/snapshot published (QoS 1), clock stops when a subscriber gets the image topic's JPEG (1280x720, q85); %d trials 300 ms apart", cfg.snapTrials)},
+			{metric: "snapshot command → JPEG, camera idle", goal: "report",
+				how: "stream OFF, capture closed; the same measurement: the camera is opened for the picture and closed again"},
+			{metric: "CPU cost of the snapshot branch while streaming", goal: "≤ 2 % of one core",
+				how: fmt.Sprintf("the gst-launch 720p30 pipeline of row 1 with and without the agent's raw tee + leaky one-frame queue + appsink, alternating, %s each", window)},
 		}},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -37,6 +38,8 @@ type Settings struct {
 	Snapshots SnapshotSettings
 	// Timelapse tunes timelapses.
 	Timelapse TimelapseSettings
+	// Telemetry tunes health and stream statistics.
+	Telemetry TelemetrySettings
 	// CleanupDelay is how long after (re)connecting the agent waits for the
 	// broker's retained discovery configs before clearing stale ones
 	// (default 2 s).
@@ -53,6 +56,12 @@ type destStatus struct {
 	bytes      uint64
 	liveSince  time.Time
 	retryIn    time.Duration
+	// bytes was read at bytesAt; prev* are the values at the last stats
+	// tick, for the bitrate.
+	bytesAt   time.Time
+	prevBytes uint64
+	prevAt    time.Time
+	kbps      float64
 }
 
 type cameraStatus struct {
@@ -60,6 +69,7 @@ type cameraStatus struct {
 	state     string
 	encoder   string
 	lastError string
+	stats     *CameraStats
 	runner    *cameraRunner
 }
 
@@ -104,6 +114,11 @@ type Agent struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	healthc  chan healthResult
+	problems []string
+	healthAt time.Time
+	health   any // the last report, published again on reconnect
 }
 
 // New builds an agent. store may be nil (no media directory: no timelapse).
@@ -144,6 +159,15 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 	if s.Timelapse.Quality == 0 {
 		s.Timelapse.Quality = 90
 	}
+	if s.Telemetry.Every == 0 {
+		s.Telemetry.Every = 30 * time.Second
+	}
+	if s.Telemetry.Check == 0 {
+		s.Telemetry.Check = min(10*time.Second, s.Telemetry.Every)
+	}
+	if s.Telemetry.Stats == 0 {
+		s.Telemetry.Stats = 5 * time.Second
+	}
 	a := &Agent{
 		s: s, media: media, pub: pub, log: log,
 		inbox:     make(chan Message, 64),
@@ -159,6 +183,7 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		tls:       map[string]*timelapse{},
 		tlTick:    make(chan string, 8),
 		tlDone:    make(chan tlResult, 8),
+		healthc:   make(chan healthResult, 1),
 
 		seenConfigs:    map[string]bool{},
 		currentConfigs: map[string]bool{},
@@ -267,13 +292,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			wantc: make(chan map[string]want, 1), snapc: make(chan snapReq, 1),
 			warm: a.s.Snapshots.KeepWarm, warmup: a.s.Snapshots.Warmup,
 			reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
+			statsEvery: a.s.Telemetry.Stats,
 		}
 		cs.runner = r
 		wg.Add(1)
 		go func() { defer wg.Done(); r.run(rctx) }()
 	}
+	if a.s.Telemetry.Health != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.runHealth(rctx) }()
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	stats := time.NewTicker(a.s.Telemetry.Stats)
+	defer stats.Stop()
 	var periodic <-chan time.Time
 	if a.s.Snapshots.Every > 0 {
 		t := time.NewTicker(a.s.Snapshots.Every)
@@ -289,6 +321,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			for {
 				select {
 				case <-a.events:
+				case <-a.healthc:
 				case <-done:
 					return nil
 				}
@@ -320,6 +353,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case r := <-a.tlDone:
 			a.timelapseDone(ctx, r)
+		case h := <-a.healthc:
+			a.gotHealth(ctx, h)
+		case <-stats.C:
+			a.statsTick(ctx)
 		case <-a.dropped:
 			a.log.Warn("commands arrive faster than they are handled; some were dropped")
 		}
@@ -513,6 +550,11 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 		a.snapDone(ctx, ev)
 		return
 	}
+	if ev.stats != nil {
+		cs.stats = ev.stats
+		a.publishJSON(ctx, a.s.Topics.CameraStats(ev.camera), ev.stats, true)
+		return
+	}
 	if ev.dest == "" {
 		cs.state, cs.lastError = ev.state, ev.err
 		if ev.encoder != "" {
@@ -527,7 +569,7 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 		return // a sender that has since been stopped or replaced
 	}
 	if ev.state == "" { // byte count only
-		d.bytes = ev.bytes
+		d.bytes, d.bytesAt = ev.bytes, ev.at
 		return
 	}
 	prev := d.state
@@ -535,6 +577,7 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 	switch ev.state {
 	case StateLive:
 		d.liveSince, d.lastError, d.retryIn = time.Now(), "", 0
+		d.prevAt, d.kbps = time.Time{}, 0
 	case StateRetrying, StateError:
 		d.lastError, d.retryIn = ev.err, ev.retryIn
 		d.liveSince = time.Time{}
@@ -566,7 +609,10 @@ type DestinationState struct {
 	Reconnects int    `json:"reconnects"`
 	BytesSent  uint64 `json:"bytes_sent"`
 	LiveSince  string `json:"live_since,omitempty"`
-	RetryInMS  int64  `json:"retry_in_ms,omitempty"`
+	LiveS      int64  `json:"live_s,omitempty"`
+	// BitrateKbps is measured from the bytes written to the server.
+	BitrateKbps float64 `json:"bitrate_kbps"`
+	RetryInMS   int64   `json:"retry_in_ms,omitempty"`
 }
 
 // CameraState is the retained JSON of one camera.
@@ -590,7 +636,9 @@ func (a *Agent) destState(d *destStatus) DestinationState {
 	}
 	if !d.liveSince.IsZero() {
 		s.LiveSince = d.liveSince.UTC().Format(time.RFC3339)
+		s.LiveS = int64(time.Since(d.liveSince) / time.Second)
 	}
+	s.BitrateKbps = math.Round(d.kbps*10) / 10
 	return s
 }
 
@@ -636,6 +684,9 @@ func (a *Agent) publishAll(ctx context.Context) {
 		a.publishDest(ctx, a.dests[n])
 	}
 	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
+	if a.health != nil {
+		a.publishJSON(ctx, a.s.Topics.Health(), a.health, true)
+	}
 }
 
 func (a *Agent) publishJSON(ctx context.Context, topic string, v any, retained bool) {

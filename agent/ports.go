@@ -34,6 +34,8 @@ type Capture interface {
 	// Done is closed when the capture fails; Err then says why.
 	Done() <-chan struct{}
 	Err() error
+	// Stats are the capture's running frame counters.
+	Stats() graph.CaptureStats
 	// Snapshot encodes the newest raw frame as JPEG, without touching the
 	// stream.
 	Snapshot(opts graph.JPEG) (graph.Picture, error)
@@ -72,3 +74,10 @@ type Model struct {
 
 // ModelDestination is one destination and the camera feeding it.
 type ModelDestination struct{ Name, Camera string }
+
+// Health reads the device's health (package telemetry): a JSON-ready report
+// and the problems active now ("under_voltage", "throttled", ...). It may
+// block (it runs vcgencmd), so the agent calls it off its loop.
+type Health interface {
+	ReadHealth(ctx context.Context) (report any, problems []string)
+}

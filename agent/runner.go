@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type event struct {
 	snap    uint64
 	picture graph.Picture
 	snapErr error
+	// camera statistics (stats != nil)
+	stats *CameraStats
+	// when bytes was read
+	at time.Time
 
 	camera  string
 	dest    string // empty for camera events
@@ -77,6 +82,7 @@ type cameraRunner struct {
 	reachable  Reachable
 	probeEvery time.Duration
 	newBackoff func() *Backoff
+	statsEvery time.Duration
 }
 
 func (r *cameraRunner) emit(ctx context.Context, ev event) {
@@ -249,8 +255,20 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 	}
 	sync()
 	ready := capture.Ready()
+	statsT := time.NewTicker(r.statsEvery)
+	defer statsT.Stop()
+	prev, prevAt := capture.Stats(), time.Now()
 	for {
 		select {
+		case now := <-statsT.C:
+			cur := capture.Stats()
+			dt := now.Sub(prevAt).Seconds()
+			r.emit(ctx, event{stats: &CameraStats{
+				CaptureFPS: math.Round(float64(cur.Frames-prev.Frames)/dt*10) / 10,
+				EncoderFPS: math.Round(float64(cur.Encoded-prev.Encoded)/dt*10) / 10,
+				Dropped:    cur.Dropped, QueueLevel: cur.QueueLevel,
+			}})
+			prev, prevAt = cur, now
 		case <-ready:
 			ready = nil
 			r.emit(ctx, event{state: CaptureRunning, encoder: capture.Resolved().Encoder})
@@ -317,7 +335,7 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 				// At most one byte-count event a second per destination.
 				if now := time.Now(); now.Sub(lastBytes) >= time.Second {
 					lastBytes = now
-					r.emit(ctx, event{dest: d.Name, gen: w.gen, bytes: n})
+					r.emit(ctx, event{dest: d.Name, gen: w.gen, bytes: n, at: now})
 				}
 			},
 		})

@@ -14,6 +14,12 @@ func NewTopics(prefix, deviceID string) Topics { return Topics{Base: prefix + "/
 // Availability: retained online/offline, with offline as the last will.
 func (t Topics) Availability() string { return t.Base + "/availability" }
 
+// Health: retained JSON of the Pi's health (temperature, throttling, ...).
+func (t Topics) Health() string { return t.Base + "/health" }
+
+// CameraStats: retained JSON of a running camera's frame rates and drops.
+func (t Topics) CameraStats(cam string) string { return t.Base + "/camera/" + cam + "/stats" }
+
 // State: retained JSON of the whole device (cameras and destinations).
 func (t Topics) State() string { return t.Base + "/state" }
 

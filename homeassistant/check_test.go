@@ -40,22 +40,27 @@ func entityOf(component, what string) map[string]any {
 	}
 }
 
-// fromDiscovery decodes message i of pi1's discovery.
-func fromDiscovery(t *testing.T, i int) (string, map[string]any) {
+// fromDiscovery decodes the message of pi1's discovery with unique_id id.
+func fromDiscovery(t *testing.T, id string) (string, map[string]any) {
 	t.Helper()
-	m := Discovery("", pi1)[i]
-	var cfg map[string]any
-	if err := json.Unmarshal(m.Payload, &cfg); err != nil {
-		t.Fatal(err)
+	for _, m := range Discovery("", pi1) {
+		var cfg map[string]any
+		if err := json.Unmarshal(m.Payload, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg["unique_id"] == id {
+			return m.Topic, cfg
+		}
 	}
-	return m.Topic, cfg
+	t.Fatalf("no entity %s", id)
+	return "", nil
 }
 
 func TestCheck(t *testing.T) {
-	switchTopic, sw := fromDiscovery(t, 0)   // test stream
-	enumTopic, enum := fromDiscovery(t, 1)   // test capture
-	countTopic, count := fromDiscovery(t, 8) // main reconnects
-	liveTopic, live := fromDiscovery(t, 6)   // main live
+	switchTopic, sw := fromDiscovery(t, "makercast_pi1_test_stream")
+	enumTopic, enum := fromDiscovery(t, "makercast_pi1_test_capture")
+	countTopic, count := fromDiscovery(t, "makercast_pi1_main_reconnects")
+	liveTopic, live := fromDiscovery(t, "makercast_pi1_main_live")
 	const (
 		bsTopic     = "homeassistant/binary_sensor/makercast_pi1/test_problem/config"
 		buttonTopic = "homeassistant/button/makercast_pi1/restart/config"

@@ -205,12 +205,14 @@ func entities(m Model) []entity {
 	sort.Slice(dests, func(i, j int) bool { return dests[i].Name < dests[j].Name })
 
 	var out []entity
+	out = append(out, b.health()...)
 	for _, c := range cams {
 		out = append(out, b.cameraStream(c), b.cameraCapture(c), b.cameraImage(c), b.snapshotButton(c),
 			b.timelapseSwitch(c), b.timelapseFrames(c))
+		out = append(out, b.cameraStats(c)...)
 	}
 	for _, d := range dests {
-		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d))
+		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d), b.destinationBitrate(d))
 	}
 	return out
 }
@@ -329,6 +331,102 @@ func (b builder) destinationReconnects(d Destination) entity {
 	e.config["entity_category"] = "diagnostic"
 	e.config["enabled_by_default"] = false
 	e.config["icon"] = "mdi:restart"
+	return e
+}
+
+// guarded renders a health field, or None (unknown in Home Assistant) when
+// the report lacks it: a source this machine does not have.
+func guarded(path, expr string) string {
+	cond := "value_json is defined"
+	parts := strings.Split(path, ".")
+	for i := range parts {
+		cond += " and value_json." + strings.Join(parts[:i+1], ".") + " is defined"
+	}
+	return "{% if " + cond + " and value_json." + path + " is not none %}{{ " + expr + " }}{% else %}None{% endif %}"
+}
+
+// problem renders a throttling flag as ON/OFF, None when unknown (a Pi
+// Zero cannot tell under-voltage).
+func problem(path string) string {
+	return guarded(path, "'ON' if value_json."+path+" else 'OFF'")
+}
+
+// health lists the device's health entities; they read the health JSON.
+func (b builder) health() []entity {
+	topic := b.topics.Health()
+	sensor := func(what, name, path, expr string, extra map[string]any) entity {
+		e := b.entity("sensor", "health", what, name)
+		e.config["state_topic"] = topic
+		e.config["value_template"] = guarded(path, expr)
+		for k, v := range extra {
+			e.config[k] = v
+		}
+		return e
+	}
+	flag := func(what, name, path string, extra map[string]any) entity {
+		e := b.entity("binary_sensor", "health", what, name)
+		e.config["state_topic"] = topic
+		e.config["value_template"] = problem(path)
+		e.config["payload_on"] = "ON"
+		e.config["payload_off"] = "OFF"
+		e.config["device_class"] = "problem"
+		for k, v := range extra {
+			e.config[k] = v
+		}
+		return e
+	}
+	diag := "diagnostic"
+	return []entity{
+		sensor("cpu_temp", "CPU temperature", "cpu_temp_c", "value_json.cpu_temp_c | round(1)", map[string]any{
+			"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement"}),
+		flag("under_voltage", "Under-voltage", "throttling.now.under_voltage", nil),
+		flag("throttled", "CPU throttled", "throttling.now.throttled", nil),
+		flag("freq_capped", "CPU frequency capped", "throttling.now.freq_capped", map[string]any{"entity_category": diag}),
+		flag("under_voltage_since_boot", "Under-voltage since boot", "throttling.since_boot.under_voltage", map[string]any{"entity_category": diag}),
+		sensor("cpu_usage", "CPU usage", "cpu_percent", "value_json.cpu_percent", map[string]any{
+			"unit_of_measurement": "%", "state_class": "measurement", "entity_category": diag, "icon": "mdi:cpu-64-bit"}),
+		sensor("load", "Load (1 min)", "load", "value_json.load.load1", map[string]any{
+			"state_class": "measurement", "entity_category": diag, "enabled_by_default": false, "icon": "mdi:gauge"}),
+		sensor("memory", "Memory used", "memory", "value_json.memory.used_percent", map[string]any{
+			"unit_of_measurement": "%", "state_class": "measurement", "entity_category": diag, "icon": "mdi:memory"}),
+		sensor("disk_free", "Media disk free", "disk", "(value_json.disk.free_bytes / 1000000000) | round(2)", map[string]any{
+			"device_class": "data_size", "unit_of_measurement": "GB", "state_class": "measurement", "entity_category": diag}),
+		sensor("wifi_signal", "Wi-Fi signal", "wifi.signal_dbm", "value_json.wifi.signal_dbm", map[string]any{
+			"device_class": "signal_strength", "unit_of_measurement": "dBm", "state_class": "measurement", "entity_category": diag}),
+		sensor("uptime", "Uptime", "uptime_s", "value_json.uptime_s | int", map[string]any{
+			"device_class": "duration", "unit_of_measurement": "s", "entity_category": diag, "enabled_by_default": false}),
+	}
+}
+
+// cameraStats are a running camera's frame rates and drops (noisy: the
+// rates are disabled by default).
+func (b builder) cameraStats(c Camera) []entity {
+	topic := b.topics.CameraStats(c.Name)
+	mk := func(what, name, field string, extra map[string]any) entity {
+		e := b.entity("sensor", c.Name, what, name)
+		e.config["state_topic"] = topic
+		e.config["value_template"] = jsonField(field)
+		e.config["entity_category"] = "diagnostic"
+		for k, v := range extra {
+			e.config[k] = v
+		}
+		return e
+	}
+	return []entity{
+		mk("capture_fps", c.Name+" capture fps", "capture_fps", map[string]any{"unit_of_measurement": "fps", "state_class": "measurement", "enabled_by_default": false, "icon": "mdi:camera-timer"}),
+		mk("encoder_fps", c.Name+" encoder fps", "encoder_fps", map[string]any{"unit_of_measurement": "fps", "state_class": "measurement", "enabled_by_default": false, "icon": "mdi:speedometer"}),
+		mk("dropped_frames", c.Name+" dropped frames", "dropped_frames", map[string]any{"state_class": "total_increasing", "icon": "mdi:filmstrip-off"}),
+	}
+}
+
+// destinationBitrate is the bitrate actually sent to the destination.
+func (b builder) destinationBitrate(d Destination) entity {
+	e := b.entity("sensor", d.Name, "bitrate", d.Name+" bitrate")
+	e.config["state_topic"] = b.topics.DestinationState(d.Name)
+	e.config["value_template"] = jsonField("bitrate_kbps")
+	e.config["device_class"] = "data_rate"
+	e.config["unit_of_measurement"] = "kbit/s"
+	e.config["state_class"] = "measurement"
 	return e
 }
 

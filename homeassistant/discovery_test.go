@@ -93,7 +93,7 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare} {
 		for _, prefix := range []string{"", "homeassistant", "ha/discovery"} {
 			msgs := Discovery(prefix, m)
-			if want := 6*len(m.Cameras) + 3*len(m.Destinations); len(msgs) != want {
+			if want := 11 + 9*len(m.Cameras) + 4*len(m.Destinations); len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {
@@ -112,6 +112,28 @@ func TestDiscoveryEntities(t *testing.T) {
 		topic, name, uniqueID, entityID, state, command string
 	}
 	want := []ent{
+		{"homeassistant/sensor/makercast_pi1/health_cpu_temp/config", "CPU temperature", "makercast_pi1_health_cpu_temp",
+			"sensor.makercast_pi1_health_cpu_temp", "makercast/pi1/health", ""},
+		{"homeassistant/binary_sensor/makercast_pi1/health_under_voltage/config", "Under-voltage", "makercast_pi1_health_under_voltage",
+			"binary_sensor.makercast_pi1_health_under_voltage", "makercast/pi1/health", ""},
+		{"homeassistant/binary_sensor/makercast_pi1/health_throttled/config", "CPU throttled", "makercast_pi1_health_throttled",
+			"binary_sensor.makercast_pi1_health_throttled", "makercast/pi1/health", ""},
+		{"homeassistant/binary_sensor/makercast_pi1/health_freq_capped/config", "CPU frequency capped", "makercast_pi1_health_freq_capped",
+			"binary_sensor.makercast_pi1_health_freq_capped", "makercast/pi1/health", ""},
+		{"homeassistant/binary_sensor/makercast_pi1/health_under_voltage_since_boot/config", "Under-voltage since boot", "makercast_pi1_health_under_voltage_since_boot",
+			"binary_sensor.makercast_pi1_health_under_voltage_since_boot", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_cpu_usage/config", "CPU usage", "makercast_pi1_health_cpu_usage",
+			"sensor.makercast_pi1_health_cpu_usage", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_load/config", "Load (1 min)", "makercast_pi1_health_load",
+			"sensor.makercast_pi1_health_load", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_memory/config", "Memory used", "makercast_pi1_health_memory",
+			"sensor.makercast_pi1_health_memory", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_disk_free/config", "Media disk free", "makercast_pi1_health_disk_free",
+			"sensor.makercast_pi1_health_disk_free", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_wifi_signal/config", "Wi-Fi signal", "makercast_pi1_health_wifi_signal",
+			"sensor.makercast_pi1_health_wifi_signal", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_uptime/config", "Uptime", "makercast_pi1_health_uptime",
+			"sensor.makercast_pi1_health_uptime", "makercast/pi1/health", ""},
 		{"homeassistant/switch/makercast_pi1/test_stream/config", "test stream", "makercast_pi1_test_stream",
 			"switch.makercast_pi1_test_stream", "makercast/pi1/camera/test/stream", "makercast/pi1/camera/test/stream/set"},
 		{"homeassistant/sensor/makercast_pi1/test_capture/config", "test capture", "makercast_pi1_test_capture",
@@ -124,12 +146,20 @@ func TestDiscoveryEntities(t *testing.T) {
 			"switch.makercast_pi1_test_timelapse", "makercast/pi1/camera/test/timelapse", "makercast/pi1/camera/test/timelapse/set"},
 		{"homeassistant/sensor/makercast_pi1/test_timelapse_frames/config", "test timelapse frames", "makercast_pi1_test_timelapse_frames",
 			"sensor.makercast_pi1_test_timelapse_frames", "makercast/pi1/camera/test/timelapse", ""},
+		{"homeassistant/sensor/makercast_pi1/test_capture_fps/config", "test capture fps", "makercast_pi1_test_capture_fps",
+			"sensor.makercast_pi1_test_capture_fps", "makercast/pi1/camera/test/stats", ""},
+		{"homeassistant/sensor/makercast_pi1/test_encoder_fps/config", "test encoder fps", "makercast_pi1_test_encoder_fps",
+			"sensor.makercast_pi1_test_encoder_fps", "makercast/pi1/camera/test/stats", ""},
+		{"homeassistant/sensor/makercast_pi1/test_dropped_frames/config", "test dropped frames", "makercast_pi1_test_dropped_frames",
+			"sensor.makercast_pi1_test_dropped_frames", "makercast/pi1/camera/test/stats", ""},
 		{"homeassistant/switch/makercast_pi1/main_live/config", "main live", "makercast_pi1_main_live",
 			"switch.makercast_pi1_main_live", "makercast/pi1/destination/main/state", "makercast/pi1/destination/main/set"},
 		{"homeassistant/sensor/makercast_pi1/main_state/config", "main state", "makercast_pi1_main_state",
 			"sensor.makercast_pi1_main_state", "makercast/pi1/destination/main/state", ""},
 		{"homeassistant/sensor/makercast_pi1/main_reconnects/config", "main reconnects", "makercast_pi1_main_reconnects",
 			"sensor.makercast_pi1_main_reconnects", "makercast/pi1/destination/main/state", ""},
+		{"homeassistant/sensor/makercast_pi1/main_bitrate/config", "main bitrate", "makercast_pi1_main_bitrate",
+			"sensor.makercast_pi1_main_bitrate", "makercast/pi1/destination/main/state", ""},
 	}
 	var got []ent
 	for _, m := range Discovery("", pi1) {
@@ -316,7 +346,7 @@ func TestValueTemplatesGuardEmptyPayloads(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if !strings.Contains(tpl, "value_json is defined") || !strings.Contains(tpl, "else 'None'") {
+		if !strings.Contains(tpl, "value_json is defined") || !(strings.Contains(tpl, "else 'None'") || strings.Contains(tpl, "{% else %}None{% endif %}")) {
 			t.Errorf("%s: value_template %q does not survive an empty state payload", m.Topic, tpl)
 		}
 	}

@@ -76,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
 		Timelapse: cfg.AgentTimelapse(),
+		Telemetry: agent.TelemetrySettings{
+			Health: telemetry.NewDeviceReader(cfg.MediaDir, version), Every: cfg.HealthInterval, Stats: cfg.StatsInterval,
+		},
 	}, mediaAdapter{engine}, publisher{&client}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20), log.With("component", "agent"))
 	if err != nil {
 		return err

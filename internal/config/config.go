@@ -68,6 +68,8 @@ type Spec struct {
 	MediaMaxMB       int           `envconfig:"MEDIA_MAX_MB" default:"2048" desc:"size limit of the media directory in MiB; a timelapse stops with an error event when it is reached"`
 	TimelapseEvery   time.Duration `envconfig:"TIMELAPSE_INTERVAL" default:"10s" desc:"default time between timelapse frames"`
 	TimelapseFPS     int           `envconfig:"TIMELAPSE_FPS" default:"25" desc:"frame rate of assembled timelapse videos"`
+	HealthInterval   time.Duration `envconfig:"HEALTH_INTERVAL" default:"30s" desc:"how often the Pi's health is published (problems such as under-voltage at once)"`
+	StatsInterval    time.Duration `envconfig:"STATS_INTERVAL" default:"5s" desc:"how often stream statistics (bitrate, fps, drops) are published while streaming"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
@@ -187,6 +189,12 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 		bad("TIMELAPSE_INTERVAL", "%s must be whole seconds within 1s..24h", c.TimelapseEvery)
 	}
 	checkRange("TIMELAPSE_FPS", c.TimelapseFPS, 1, 60)
+	if c.HealthInterval < time.Second || c.HealthInterval > time.Hour {
+		bad("HEALTH_INTERVAL", "%s must be within 1s..1h", c.HealthInterval)
+	}
+	if c.StatsInterval < time.Second || c.StatsInterval > 10*time.Minute {
+		bad("STATS_INTERVAL", "%s must be within 1s..10m", c.StatsInterval)
+	}
 	if c.KeyframeInterval < time.Second || c.KeyframeInterval > 10*time.Second || c.KeyframeInterval%time.Second != 0 {
 		bad("KEYFRAME_INTERVAL", "%s must be whole seconds within 1s..10s", c.KeyframeInterval)
 	}

@@ -185,7 +185,8 @@ type Capture struct {
 	log      *slog.Logger
 	engine   *Engine
 
-	snap snapshotter
+	snap  snapshotter
+	count counters
 
 	mu    sync.Mutex
 	free  []int
@@ -216,6 +217,7 @@ func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capt
 	for i := spec.Slots - 1; i >= 0; i-- {
 		c.free = append(c.free, i)
 	}
+	c.instrument()
 	first := make(chan struct{})
 	var firstOnce sync.Once
 	p.els[graph.VideoParse].GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {

@@ -236,3 +236,24 @@ func TestAssembleTimelapse(t *testing.T) {
 		t.Error("part file left after a failure")
 	}
 }
+
+func TestCaptureStats(t *testing.T) {
+	e := newEngine(t)
+	c, err := e.OpenCapture(context.Background(), testSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-c.Ready()
+	s0 := c.Stats()
+	time.Sleep(2 * time.Second)
+	s1 := c.Stats()
+	fps := float64(s1.Frames-s0.Frames) / 2
+	enc := float64(s1.Encoded-s0.Encoded) / 2
+	if fps < 27 || fps > 33 || enc < 27 || enc > 33 {
+		t.Fatalf("capture %.1f fps, encoder %.1f fps, want about 30 (%+v -> %+v)", fps, enc, s0, s1)
+	}
+	if s1.Dropped > 2 || s1.QueueLevel > 2 {
+		t.Errorf("dropped %d, queue %d on an idle machine", s1.Dropped, s1.QueueLevel)
+	}
+}

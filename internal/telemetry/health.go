@@ -135,3 +135,9 @@ func (h Health) Problems() []string {
 	}
 	return out
 }
+
+// ReadHealth is Read for the agent: the report and its active problems.
+func (r *Reader) ReadHealth(ctx context.Context) (any, []string) {
+	h := r.Read(ctx)
+	return h, h.Problems()
+}

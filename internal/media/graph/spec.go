@@ -163,6 +163,15 @@ type Resolved struct {
 	Snapshots bool
 }
 
+// CaptureStats are a capture's running counters.
+type CaptureStats struct {
+	// Frames came from the camera; Encoded left the encoder; Dropped were
+	// thrown away before the encoder because it could not keep up.
+	Frames, Encoded, Dropped uint64
+	// QueueLevel is how many frames wait for the encoder now.
+	QueueLevel int
+}
+
 // JPEG describes one snapshot: output size (0 keeps the camera's; one of
 // them 0 keeps the aspect ratio) and JPEG quality.
 type JPEG struct {

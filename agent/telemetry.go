@@ -54,7 +54,8 @@ func (a *Agent) runHealth(ctx context.Context) {
 // gotHealth publishes health when it is due or its problems changed.
 func (a *Agent) gotHealth(ctx context.Context, h healthResult) {
 	changed := !slices.Equal(h.problems, a.problems)
-	if !changed && time.Since(a.healthAt) < a.s.Telemetry.Every {
+	// Half a check of slack, so that tick jitter does not skip a report.
+	if !changed && time.Since(a.healthAt) < a.s.Telemetry.Every-a.s.Telemetry.Check/2 {
 		return
 	}
 	if changed {

@@ -91,3 +91,31 @@ func gstBranchArgv(url string, branch bool) []string {
 	return append(out, "rt.", "!", "queue", "leaky=downstream", "max-size-buffers=1", "max-size-bytes=0", "max-size-time=0",
 		"!", "appsink", "max-buffers=1", "drop=true", "sync=false", "async=false", "enable-last-sample=false")
 }
+
+// benchTelemetry: (8) the CPU the health telemetry costs: an idle agent
+// reading health every second (ten times the default check rate) and
+// publishing it each time.
+func benchTelemetry(tb *benchTB, cfg *config, rows []*row) {
+	r := newRig(tb, cfg)
+	env := r.agentEnv("telemetry")
+	env["MAKERCAST_HEALTH_INTERVAL"] = "1s"
+	mark := r.w.Len()
+	p := startProc(tb, "agent", []string{cfg.agent}, envList(env), syscall.SIGTERM, 15*time.Second)
+	r.w.WaitFrom(mark, r.base+"/availability", testenv.Equals("online"), 20*time.Second)
+	time.Sleep(cfg.idleSettle)
+	mark = r.w.Len()
+	u, err := measure(p.Pid(), cfg.idleWindow, cfg.hz, p.Alive, r.companions()...)
+	if err != nil {
+		tb.Fatalf("telemetry: %v", err)
+	}
+	n := 0
+	for _, m := range r.w.Messages()[mark:] {
+		if m.Topic == r.base+"/health" {
+			n++
+		}
+	}
+	if n == 0 {
+		tb.Fatalf("telemetry: no health published in %s", cfg.idleWindow)
+	}
+	rows[0].set(u.CPUPct <= 0.5, "%.2f %% of one core for the whole idle agent, %d health reports in %s (1 s interval)", u.CPUPct, n, fmtDur(cfg.idleWindow))
+}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,7 +25,7 @@ import (
 // installed from npm, against the real broker, agent and RTMP server: the
 // test presses the flows' inject buttons through Node-RED's admin API and
 // checks that the stream goes live at nginx-rtmp, and reads what the flows'
-// debug nodes write to Node-RED's log.
+// debug nodes write to Node-RED's log and the file its file node writes.
 
 // nodeREDVersion is the Node-RED the examples are tested with. 4.1 is the
 // newest line that runs on Debian 12's Node.js 18 (Node-RED 5 needs Node 22).
@@ -32,7 +34,7 @@ const (
 	nodeREDMinNode = "18.5" // node-red 4.1's engines field
 )
 
-var nodeREDFlowFiles = []string{"go-live.json", "schedule.json", "destination-alerts.json"}
+var nodeREDFlowFiles = []string{"go-live.json", "schedule.json", "destination-alerts.json", "snapshot.json"}
 
 // Ids of the nodes the test drives; the README names them too.
 const (
@@ -43,6 +45,7 @@ const (
 	nrStopRequest   = "6d6b630100000006"
 	nrSaturdayOn    = "6d6b630200000001"
 	nrSaturdayOff   = "6d6b630200000002"
+	nrSnapshot      = "6d6b630400000001"
 )
 
 type nrNode map[string]any
@@ -85,8 +88,21 @@ func loadNodeREDFlows(t *testing.T) (files map[string][]nrNode, merged []nrNode)
 // node reading MQTT_HOST / MQTT_PORT, and the buttons the docs describe.
 func TestNodeREDFlowsAreWellFormed(t *testing.T) {
 	files, merged := loadNodeREDFlows(t)
+	if len(files) != len(nodeREDFlowFiles) {
+		t.Errorf("%d flow files loaded, want %d", len(files), len(nodeREDFlowFiles))
+	}
+	// Every example file is covered by this test (and loaded by the next).
+	onDisk, err := filepath.Glob(filepath.Join("..", "..", "examples", "node-red", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range onDisk {
+		if _, ok := files[filepath.Base(p)]; !ok {
+			t.Errorf("examples/node-red/%s is not in nodeREDFlowFiles", filepath.Base(p))
+		}
+	}
 	allowed := map[string]bool{"tab": true, "comment": true, "mqtt-broker": true, "mqtt in": true, "mqtt out": true,
-		"inject": true, "switch": true, "change": true, "json": true, "debug": true, "function": true}
+		"inject": true, "switch": true, "change": true, "json": true, "debug": true, "function": true, "file": true}
 	owner := map[string]string{} // node id -> file
 	for f, nodes := range files {
 		ids := map[string]nrNode{}
@@ -153,6 +169,7 @@ func TestNodeREDFlowsAreWellFormed(t *testing.T) {
 		{nrStopRequest, "Stop (request)", "", ""},
 		{nrSaturdayOn, "Saturday 14:00: go live", "ON", "00 14 * * 6"},
 		{nrSaturdayOff, "Saturday 17:00: stop", "OFF", "00 17 * * 6"},
+		{nrSnapshot, "Take snapshot", "", ""},
 	}
 	for _, b := range buttons {
 		n, ok := byID[b.id]
@@ -167,7 +184,8 @@ func TestNodeREDFlowsAreWellFormed(t *testing.T) {
 			t.Errorf("inject %q: crontab %q, want %q", b.name, n.str("crontab"), b.crontab)
 		}
 	}
-	for _, name := range []string{"makercast response", "destination alert"} {
+	checkNodeREDSnapshotFlow(t, files["snapshot.json"])
+	for _, name := range []string{"makercast response", "destination alert", "snapshot response", "snapshot saved"} {
 		found := false
 		for _, n := range merged {
 			if n.str("type") == "debug" && n.str("name") == name {
@@ -180,6 +198,47 @@ func TestNodeREDFlowsAreWellFormed(t *testing.T) {
 		if !found {
 			t.Errorf("no debug node named %q", name)
 		}
+	}
+}
+
+// checkNodeREDSnapshotFlow checks the path of the picture in snapshot.json:
+// the image topic as a Buffer, the file node overwriting the file named by
+// the tab variable FILE (SNAPSHOT_FILE, else /tmp/makercast-snapshot.jpg).
+func checkNodeREDSnapshotFlow(t *testing.T, nodes []nrNode) {
+	t.Helper()
+	var tab, in, file nrNode
+	for _, n := range nodes {
+		switch {
+		case n.str("type") == "tab":
+			tab = n
+		case n.str("type") == "mqtt in" && n.str("topic") == "makercast/+/camera/+/image":
+			in = n
+		case n.str("type") == "file":
+			file = n
+		}
+	}
+	if in == nil || in.str("datatype") != "buffer" {
+		t.Errorf("snapshot.json: want an mqtt in node on makercast/+/camera/+/image with output a Buffer, got %v", in)
+	}
+	if file == nil || file.str("filename") != "FILE" || file.str("filenameType") != "env" ||
+		file.str("overwriteFile") != "true" || file["appendNewline"] != false || file.str("encoding") != "none" {
+		t.Errorf("snapshot.json: want a file node overwriting the file named by env FILE, without a newline, got %v", file)
+	}
+	env, _ := tab["env"].([]any)
+	want := map[string]string{
+		"FILE":   `$env("SNAPSHOT_FILE") ? $env("SNAPSHOT_FILE") : "/tmp/makercast-snapshot.jpg"`,
+		"DEVICE": `$env("MAKERCAST_DEVICE_ID") ? $env("MAKERCAST_DEVICE_ID") : "pi1"`,
+		"CAMERA": `$env("MAKERCAST_CAMERA") ? $env("MAKERCAST_CAMERA") : "test"`,
+	}
+	for _, e := range env {
+		v, _ := e.(map[string]any)
+		name, _ := v["name"].(string)
+		if w, ok := want[name]; ok && v["value"] == w && v["type"] == "jsonata" {
+			delete(want, name)
+		}
+	}
+	for name, w := range want {
+		t.Errorf("snapshot.json: tab variable %s should be the JSONata %s", name, w)
 	}
 }
 
@@ -201,10 +260,14 @@ func TestNodeREDExampleFlows(t *testing.T) {
 	}))
 	r.online(t)
 	// MAKERCAST_CAMERA is left unset: the flows' default camera, test, is used.
+	// snapshot.json writes to SNAPSHOT_FILE, in a directory its file node
+	// has to create.
+	snapFile := filepath.Join(t.TempDir(), "pictures", "snapshot.jpg")
 	nr := startNodeRED(t, red, flows, map[string]string{
 		"MQTT_HOST":           "127.0.0.1",
 		"MQTT_PORT":           strconv.Itoa(r.broker.Port),
 		"MAKERCAST_DEVICE_ID": "nr1",
+		"SNAPSHOT_FILE":       snapFile,
 	})
 
 	// go-live.json: the Go live button.
@@ -255,6 +318,10 @@ func TestNodeREDExampleFlows(t *testing.T) {
 	r.rtmp.WaitPublishing(t, key, 10*time.Second)
 	r.w.WaitFrom(mark, r.base+"/response/stream", testenv.Contains(`"status":"ok"`, `"transaction":"`+cmd.Transaction+`"`), 5*time.Second)
 	nr.waitDebug(logMark, "makercast response", 5*time.Second, "status: 'ok'", "transaction: '"+cmd.Transaction+"'")
+
+	// snapshot.json: Take snapshot, while the stream runs.
+	nodeREDSnapshot(t, r, nr, snapFile)
+
 	nr.inject(nrStopRequest)
 	r.rtmp.WaitGone(t, key, 5*time.Second)
 
@@ -273,6 +340,59 @@ func TestNodeREDExampleFlows(t *testing.T) {
 	if errs := nr.entries(0, "[error]"); len(errs) > 0 {
 		t.Errorf("Node-RED logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// nodeREDSnapshot presses snapshot.json's Take snapshot button and checks
+// the command Node-RED sends, the answer in its log, and the JPEG its file
+// node writes to snapFile.
+func nodeREDSnapshot(t *testing.T, r *rig, nr *nodeREDProc, snapFile string) {
+	t.Helper()
+	if _, err := os.Stat(snapFile); !os.IsNotExist(err) {
+		t.Fatalf("%s exists before the snapshot (%v)", snapFile, err)
+	}
+	mark, logMark := r.w.Len(), nr.logs.Len()
+	start := time.Now()
+	nr.inject(nrSnapshot)
+	set, _ := r.w.WaitFrom(mark, r.base+"/camera/test/snapshot/set", nil, 5*time.Second)
+	var opts struct {
+		Width, Quality int
+		Transaction    string
+	}
+	if err := json.Unmarshal([]byte(set.Payload), &opts); err != nil || opts.Width != 640 || opts.Quality != 80 ||
+		!strings.HasPrefix(opts.Transaction, "node-red-") {
+		t.Fatalf("snapshot command from Node-RED = %s (%v), want width 640, quality 80 and a node-red- transaction", set.Payload, err)
+	}
+	m, _ := r.w.WaitFrom(mark, r.base+"/response/snapshot", testenv.Contains(`"transaction":"`+opts.Transaction+`"`), 10*time.Second)
+	var resp struct {
+		Status string
+		Data   struct {
+			Topic                string
+			Bytes, Width, Height int
+		}
+	}
+	if err := json.Unmarshal([]byte(m.Payload), &resp); err != nil || resp.Status != "ok" || resp.Data.Topic != r.base+"/camera/test/image" {
+		t.Fatalf("snapshot response = %s (%v)", m.Payload, err)
+	}
+	got := nr.waitDebug(logMark, "snapshot response", 5*time.Second,
+		"status: 'ok'", "width: 640", "bytes: "+strconv.Itoa(resp.Data.Bytes), "transaction: '"+opts.Transaction+"'")
+	t.Logf("snapshot response in Node-RED: %s", strings.Join(strings.Fields(got), " "))
+
+	// The file node passes the message on once the file is written and
+	// closed; "snapshot saved" logs its msg.filename.
+	nr.waitDebug(logMark, "snapshot saved", 5*time.Second, snapFile)
+	b, err := os.ReadFile(snapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s is not a JPEG (%d bytes): %v", snapFile, len(b), err)
+	}
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	if w != 640 || h != resp.Data.Height || len(b) != resp.Data.Bytes {
+		t.Errorf("%s: %dx%d, %d bytes; the agent answered %dx%d, %d bytes", snapFile, w, h, len(b), resp.Data.Width, resp.Data.Height, resp.Data.Bytes)
+	}
+	t.Logf("Node-RED wrote a %dx%d JPEG of %d bytes to %s, %s after the press", w, h, len(b), snapFile, time.Since(start).Round(time.Millisecond))
 }
 
 // installNodeRED installs Node-RED from npm once into the user's cache

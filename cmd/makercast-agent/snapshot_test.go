@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/jpeg"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,47 @@ func TestSnapshotFloodIsCoalescedAndStreamKeepsGoing(t *testing.T) {
 	last, _ := r.w.Last(r.base + "/destination/main/state")
 	if after["s3cretKEY-42"].BytesIn <= before["s3cretKEY-42"].BytesIn || !strings.Contains(last, `"reconnects":0`) {
 		t.Fatalf("stream disturbed: %s", last)
+	}
+}
+
+// Periodic snapshots keep HA's picture fresh without anyone asking, and the
+// newest N are kept on disk.
+func TestPeriodicSnapshotsAndRetention(t *testing.T) {
+	r := newRig(t)
+	media := t.TempDir()
+	startAgent(t, r.env(map[string]string{"MAKERCAST_SNAPSHOT_INTERVAL": "1s", "MAKERCAST_SNAPSHOT_KEEP": "2", "MAKERCAST_MEDIA_DIR": media}))
+	r.online(t)
+	mark := r.w.Len()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n := 0
+		for _, m := range r.w.Messages()[mark:] {
+			if m.Topic == r.base+"/camera/test/image" {
+				decodeJPEG(t, m.Payload)
+				n++
+			}
+		}
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d periodic pictures in 15 s", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	entries, err := os.ReadDir(filepath.Join(media, "snapshots", "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("kept %v, want the newest 2", names)
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(media, "snapshots", "test", e.Name()))
+		decodeJPEG(t, string(b))
 	}
 }

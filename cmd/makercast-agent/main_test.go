@@ -559,3 +559,16 @@ func TestALSAAudioPath(t *testing.T) {
 		t.Fatal("no video")
 	}
 }
+
+// No microphone: a silent AAC track is sent anyway (YouTube and Facebook
+// reject video-only streams).
+func TestSilentAudioTrackWithoutMicrophone(t *testing.T) {
+	r := newRig(t)
+	startAgent(t, r.env(map[string]string{"MAKERCAST_AUDIO": "none"}))
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	if a, ok := testenv.FFProbe(t, r.rtmp.URL()+"/s3cretKEY-42").Audio(); !ok || a.CodecName != "aac" || a.Profile != "LC" {
+		t.Fatalf("audio at the server: %+v (present %v), want a silent AAC-LC track", a, ok)
+	}
+}

@@ -40,10 +40,11 @@ func (b *Backoff) Reset() { b.n = 0 }
 type Reachable func(ctx context.Context, host string, port int) error
 
 // waitRetry waits d, but returns early when the server, seen unreachable
-// (sawDown, or during the wait), becomes reachable again: the outage is
-// over, so the sender retries at once instead of sitting out its backoff.
-// It returns false when ctx ends.
-func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host string, port int, every time.Duration, sawDown bool) bool {
+// during the wait, becomes reachable again: the outage is over, so the
+// sender retries at once instead of sitting out its backoff. It returns
+// false when ctx ends.
+func waitRetry(ctx context.Context, d time.Duration, probe Reachable, host string, port int, every time.Duration) bool {
+	sawDown := false
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	tick := time.NewTicker(every)

@@ -105,7 +105,7 @@ func TestWaitRetryCutShortWhenServerReturns(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	if !waitRetry(ctx, 10*time.Second, dialReachable, "127.0.0.1", port, 50*time.Millisecond, true) {
+	if !waitRetry(ctx, 10*time.Second, dialReachable, "127.0.0.1", port, 50*time.Millisecond) {
 		t.Fatal("waitRetry returned false")
 	}
 	if el := time.Since(start); el > 2*time.Second {
@@ -118,7 +118,7 @@ func TestWaitRetryCutShortWhenServerReturns(t *testing.T) {
 	}
 	defer l3.Close()
 	start = time.Now()
-	waitRetry(ctx, 400*time.Millisecond, dialReachable, "127.0.0.1", l3.Addr().(*net.TCPAddr).Port, 50*time.Millisecond, false)
+	waitRetry(ctx, 400*time.Millisecond, dialReachable, "127.0.0.1", l3.Addr().(*net.TCPAddr).Port, 50*time.Millisecond)
 	if el := time.Since(start); el < 400*time.Millisecond {
 		t.Fatalf("returned after %s although the server never went down", el)
 	}

@@ -125,16 +125,7 @@ func (r *cameraRunner) run(ctx context.Context) {
 		r.emit(ctx, event{state: CaptureStarting})
 		capture, err := r.media.OpenCapture(ctx, r.cam.Spec)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d := bo.Next()
-			r.log.Warn("camera failed to start", "err", err, "retry_in", d.Round(time.Millisecond))
-			r.emit(ctx, event{state: CaptureError, err: err.Error(), retryIn: d})
-			for name, w := range wanted {
-				r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + err.Error(), retryIn: d})
-			}
-			if !r.sleep(ctx, d, &wanted) {
+			if ctx.Err() != nil || !r.cameraFailed(ctx, fmt.Errorf("agent: camera failed to start: %w", err), bo, &wanted) {
 				return
 			}
 			continue
@@ -153,16 +144,22 @@ func (r *cameraRunner) run(ctx context.Context) {
 		if time.Since(opened) > time.Minute {
 			bo.Reset()
 		}
-		d := bo.Next()
-		r.log.Warn("camera stopped", "err", failed, "retry_in", d.Round(time.Millisecond))
-		r.emit(ctx, event{state: CaptureError, err: failed.Error(), retryIn: d})
-		for name, w := range wanted {
-			r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + failed.Error(), retryIn: d})
-		}
-		if !r.sleep(ctx, d, &wanted) {
+		if !r.cameraFailed(ctx, failed, bo, &wanted) {
 			return
 		}
 	}
+}
+
+// cameraFailed reports a camera failure on the camera and on every wanted
+// destination, then waits out the next backoff step (false: ctx ended).
+func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff, wanted *map[string]want) bool {
+	d := bo.Next()
+	r.log.Warn("camera failed", "err", err, "retry_in", d.Round(time.Millisecond))
+	r.emit(ctx, event{state: CaptureError, err: err.Error(), retryIn: d})
+	for name, w := range *wanted {
+		r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + err.Error(), retryIn: d})
+	}
+	return r.sleep(ctx, d, wanted)
 }
 
 // idleSnapshot opens the camera for one picture and closes it again.
@@ -364,7 +361,7 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		delay := bo.Next()
 		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
 		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
-		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery, false) {
+		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
 			return
 		}
 	}

@@ -108,12 +108,14 @@ type Agent struct {
 
 	store  Store // nil: no media directory
 	tls    map[string]*timelapse
-	tlTick chan string
+	tlTick chan tlTickMsg
 	tlDone chan tlResult
 	// Background work (timelapse encoding), stopped and waited for by Run.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	nextGen uint64
 
 	healthc  chan healthResult
 	problems []string
@@ -181,7 +183,7 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		snapTick:  make(chan string, 1),
 		store:     store,
 		tls:       map[string]*timelapse{},
-		tlTick:    make(chan string, 8),
+		tlTick:    make(chan tlTickMsg, 8),
 		tlDone:    make(chan tlResult, 8),
 		healthc:   make(chan healthResult, 1),
 
@@ -208,6 +210,18 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 			return nil, err
 		}
 	}
+	// Each output slot is a queue thread woken by every frame; a camera
+	// gets one per configured destination and two spare for destinations
+	// added over MQTT, within MAKERCAST_MAX_OUTPUTS.
+	for _, cs := range a.cams {
+		n := 0
+		for _, d := range a.dests {
+			if d.dest.Camera == cs.cam.Name {
+				n++
+			}
+		}
+		cs.cam.Spec.Slots = min(s.MaxOutputs, n+2)
+	}
 	return a, nil
 }
 
@@ -224,8 +238,8 @@ func (a *Agent) addDest(d Destination) error {
 			n++
 		}
 	}
-	if n >= a.s.MaxOutputs {
-		return &CommandError{CodeConflict, fmt.Sprintf("camera %s already has %d destinations (MAKERCAST_MAX_OUTPUTS)", d.Camera, n)}
+	if limit := a.cams[d.Camera].cam.Spec.Slots; n >= limit {
+		return &CommandError{CodeConflict, fmt.Sprintf("camera %s has room for %d destinations (those configured, two more, at most MAKERCAST_MAX_OUTPUTS)", d.Camera, limit)}
 	}
 	a.dests[d.Name] = &destStatus{dest: d, state: StateIdle}
 	a.order = append(a.order, d.Name)
@@ -306,6 +320,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { wg.Wait(); close(done) }()
 	stats := time.NewTicker(a.s.Telemetry.Stats)
 	defer stats.Stop()
+	a.recoverTimelapses(ctx)
 	var periodic <-chan time.Time
 	if a.s.Snapshots.Every > 0 {
 		t := time.NewTicker(a.s.Snapshots.Every)
@@ -344,13 +359,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case <-periodic:
 			a.periodicSnapshots()
-		case cam := <-a.tlTick:
-			if tl := a.tls[cam]; tl.on && !tl.manual {
-				if err := a.timelapseFrame(cam); err != nil {
-					a.log.Warn("timelapse frame skipped", "camera", cam, "err", err)
-				}
-				a.armTimelapse(cam, tl.interval)
-			}
+		case t := <-a.tlTick:
+			a.timelapseTick(t)
 		case r := <-a.tlDone:
 			a.timelapseDone(ctx, r)
 		case h := <-a.healthc:
@@ -511,10 +521,14 @@ func (a *Agent) setOn(d *destStatus, on bool) {
 	}
 	d.on = on
 	if on {
-		d.gen++
+		// Generations are agent-wide: a destination removed and added again
+		// under the same name never reuses one, so an old sender (old URL
+		// or key) can never be taken for the new one.
+		a.nextGen++
+		d.gen = a.nextGen
 		d.state, d.lastError, d.retryIn = StateConnecting, "", 0
 	} else {
-		d.state, d.retryIn, d.liveSince = StateIdle, 0, time.Time{}
+		d.state, d.retryIn, d.liveSince, d.kbps = StateIdle, 0, time.Time{}, 0
 	}
 }
 
@@ -556,6 +570,10 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 		return
 	}
 	if ev.dest == "" {
+		if ev.state == CaptureIdle && cs.stats != nil {
+			cs.stats = nil
+			a.publish(ctx, a.s.Topics.CameraStats(ev.camera), nil, true) // no stale rates
+		}
 		cs.state, cs.lastError = ev.state, ev.err
 		if ev.encoder != "" {
 			cs.encoder = ev.encoder

@@ -79,6 +79,8 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add("camera/test/stream/set", []byte("ON"))
 	f.Add("request/add_destination", []byte(`{"name":"a","url":"rtmp://h/app","key":"k"}`))
 	codes := map[string]bool{CodeBadPayload: true, CodePayloadTooLarge: true, CodeUnknownCommand: true, CodeBadValue: true}
+	f.Add("camera/test/timelapse/set", []byte(`{"state":"ON","interval":5}`))
+	f.Add("camera/test/snapshot/set", []byte(`{"width":640,"quality":80}`))
 	f.Fuzz(func(t *testing.T, sub string, payload []byte) {
 		cmd, err := topics.ParseCommand(topics.Base+"/"+sub, payload)
 		if err != nil {
@@ -92,7 +94,7 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		switch cmd.Name {
-		case CmdStream, CmdDestination, CmdStatus, CmdAddDestination, CmdRemoveDestination:
+		case CmdStream, CmdDestination, CmdStatus, CmdAddDestination, CmdRemoveDestination, CmdSnapshot, CmdTimelapse, CmdTimelapseFrame:
 		default:
 			t.Fatalf("accepted unknown command %q", cmd.Name)
 		}

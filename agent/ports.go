@@ -23,6 +23,7 @@ type Store interface {
 	Added(path string)
 	RemoveAll(rel string) error
 	Prune(rel string, keep int) error
+	List(rel string) (dirs, files []string, err error)
 }
 
 // Capture is one running camera; destinations attach to it.

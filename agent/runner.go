@@ -159,7 +159,13 @@ func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff,
 	for name, w := range *wanted {
 		r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + err.Error(), retryIn: d})
 	}
-	return r.sleep(ctx, d, wanted)
+	if !r.sleep(ctx, d, wanted) {
+		return false
+	}
+	if len(*wanted) == 0 && !r.warm {
+		r.emit(ctx, event{state: CaptureIdle}) // switched off meanwhile
+	}
+	return true
 }
 
 // idleSnapshot opens the camera for one picture and closes it again.

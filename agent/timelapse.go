@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/makercast/makercast/internal/media/graph"
@@ -30,7 +31,7 @@ type timelapse struct {
 	session    string // directory of the frames, relative to the store
 	frames     int
 	started    time.Time
-	assembling bool
+	assembling int // videos being encoded
 	lastError  string
 	timer      *time.Timer
 }
@@ -55,7 +56,7 @@ type tlResult struct {
 
 func (a *Agent) timelapseState(cam string) TimelapseState {
 	tl := a.tls[cam]
-	s := TimelapseState{State: onOff(tl.on), Frames: tl.frames, Assembling: tl.assembling, LastError: tl.lastError}
+	s := TimelapseState{State: onOff(tl.on), Frames: tl.frames, Assembling: tl.assembling > 0, LastError: tl.lastError}
 	if tl.on {
 		s.Mode = "interval"
 		if tl.manual {
@@ -89,14 +90,14 @@ func (a *Agent) timelapseCommand(ctx context.Context, c Command) (any, error) {
 	if tl.on {
 		return nil, cmdErr(CodeConflict, "a timelapse of camera %s is running already (%d frames)", cam, tl.frames)
 	}
-	if tl.assembling {
+	if tl.assembling > 0 {
 		return nil, cmdErr(CodeBusy, "the last timelapse of camera %s is still being encoded", cam)
 	}
 	if a.store == nil {
 		return nil, &CommandError{Code: CodeUnavailable, Message: errNoStore.Error()}
 	}
 	now := time.Now()
-	session := fmt.Sprintf("timelapse/%s/%s", cam, now.UTC().Format("20060102T150405"))
+	session := fmt.Sprintf("timelapse/%s/%s", cam, now.UTC().Format("20060102T150405.000"))
 	if err := a.store.MkdirAll(session); err != nil {
 		return nil, &CommandError{Code: CodeUnavailable, Message: err.Error()}
 	}
@@ -112,15 +113,32 @@ func (a *Agent) timelapseCommand(ctx context.Context, c Command) (any, error) {
 	return a.timelapseState(cam), nil
 }
 
+// tlTickMsg is a timer tick of one timelapse session; a tick of an
+// earlier session (stopped and started again meanwhile) is ignored.
+type tlTickMsg struct{ camera, session string }
+
 // armTimelapse schedules the next frame.
 func (a *Agent) armTimelapse(cam string, after time.Duration) {
 	tl := a.tls[cam]
+	tick := tlTickMsg{camera: cam, session: tl.session}
 	tl.timer = time.AfterFunc(after, func() {
 		select {
-		case a.tlTick <- cam:
+		case a.tlTick <- tick:
 		default:
 		}
 	})
+}
+
+// timelapseTick takes an interval frame and schedules the next.
+func (a *Agent) timelapseTick(t tlTickMsg) {
+	tl := a.tls[t.camera]
+	if !tl.on || tl.manual || tl.session != t.session {
+		return
+	}
+	if err := a.timelapseFrame(t.camera); err != nil {
+		a.log.Warn("timelapse frame skipped", "camera", t.camera, "err", err)
+	}
+	a.armTimelapse(t.camera, tl.interval)
 }
 
 // timelapseFrame asks for one frame (a timer tick or a frame command).
@@ -172,28 +190,72 @@ func (a *Agent) stopTimelapse(ctx context.Context, cam, reason string) {
 		a.publishTimelapse(ctx, cam)
 		return
 	}
-	pattern, err1 := a.store.Path(tl.session + "/frame-%06d.jpg")
-	out, err2 := a.store.Path(tl.session + ".mp4")
+	a.assemble(ctx, cam, tl.session, tl.frames)
+}
+
+// assemble encodes a session's frames into session.mp4 in the background.
+func (a *Agent) assemble(ctx context.Context, cam, session string, frames int) {
+	tl := a.tls[cam]
+	pattern, err1 := a.store.Path(session + "/frame-%06d.jpg")
+	out, err2 := a.store.Path(session + ".mp4")
 	if err := errors.Join(err1, err2); err != nil {
 		tl.lastError = err.Error()
 		a.publishTimelapse(ctx, cam)
 		return
 	}
-	tl.assembling = true
+	tl.assembling++
 	a.publishTimelapse(ctx, cam)
-	session, frames := tl.session, tl.frames
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		err := a.media.AssembleTimelapse(a.bgCtx, pattern, a.s.Timelapse.FPS, out)
-		a.tlDone <- tlResult{camera: cam, session: session, out: out, frames: frames, err: err}
+		select {
+		case a.tlDone <- tlResult{camera: cam, session: session, out: out, frames: frames, err: err}:
+		case <-a.bgCtx.Done():
+		}
 	}()
+}
+
+// recoverTimelapses finishes what an earlier run left: frames of a
+// timelapse that was running, or being encoded, when the agent stopped
+// (power cut, update) are made into their video now.
+func (a *Agent) recoverTimelapses(ctx context.Context) {
+	if a.store == nil {
+		return
+	}
+	for _, c := range a.s.Cameras {
+		base := "timelapse/" + c.Name
+		sessions, _, err := a.store.List(base)
+		if err != nil {
+			a.log.Warn("timelapse directory unreadable", "camera", c.Name, "err", err)
+			continue
+		}
+		for _, sdir := range sessions {
+			session := base + "/" + sdir
+			_, files, err := a.store.List(session)
+			if err != nil {
+				continue
+			}
+			frames := 0
+			for _, f := range files {
+				if strings.HasPrefix(f, "frame-") && strings.HasSuffix(f, ".jpg") {
+					frames++
+				}
+			}
+			if frames == 0 {
+				_ = a.store.RemoveAll(session)
+				continue
+			}
+			a.log.Info("encoding the frames of an interrupted timelapse", "camera", c.Name, "session", session, "frames", frames)
+			a.assemble(ctx, c.Name, session, frames)
+		}
+	}
 }
 
 // timelapseDone reports an assembled (or failed) video.
 func (a *Agent) timelapseDone(ctx context.Context, r tlResult) {
 	tl := a.tls[r.camera]
-	tl.assembling = false
+	tl.assembling--
 	if r.err != nil {
 		tl.lastError = "encoding the video failed: " + r.err.Error()
 		a.log.Warn("timelapse encoding failed", "camera", r.camera, "err", r.err)

@@ -252,12 +252,12 @@ func TestRTMPServerRestartMidStream(t *testing.T) {
 	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
 	mark := r.w.Len()
 	r.rtmp.Stop()
-	r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 10*time.Second)
+	_, i := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 10*time.Second)
 	time.Sleep(3 * time.Second)
 	r.rtmp.Start()
 	back := r.rtmp.WaitPublishing(t, "s3cretKEY-42", 5*time.Second)
 	t.Logf("stream back %s after the server restarted", back.Round(time.Millisecond))
-	m, _ := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
+	m, _ := r.w.WaitFrom(i+1, r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
 	if st := destState(t, m.Payload); st["reconnects"].(float64) < 1 {
 		t.Errorf("reconnects = %v after an outage, want >= 1", st["reconnects"])
 	}
@@ -463,10 +463,12 @@ func TestMissingCameraIsReportedAndRetried(t *testing.T) {
 	// It keeps trying (a USB camera plugged back in is picked up) ...
 	mark := r.w.Len()
 	r.w.WaitFrom(mark, r.base+"/camera/cam/state", testenv.Contains(`"capture":"starting"`), 10*time.Second)
-	// ... and keeps answering.
+	// ... and keeps answering; switched off, it stops trying.
+	mark = r.w.Len()
 	r.w.Publish(r.base+"/camera/cam/stream/set", []byte("OFF"), false)
-	r.w.Wait(r.base+"/response/stream", testenv.Contains(`"status":"ok"`, `"OFF"`), 5*time.Second)
-	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"switch":"OFF"`, `"state":"idle"`), 5*time.Second)
+	r.w.WaitFrom(mark, r.base+"/response/stream", testenv.Contains(`"status":"ok"`, `"OFF"`), 5*time.Second)
+	r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"switch":"OFF"`, `"state":"idle"`), 5*time.Second)
+	r.w.WaitFrom(mark, r.base+"/camera/cam/state", testenv.Contains(`"capture":"idle"`), 5*time.Second)
 }
 
 // RTMPS end to end: a TLS-terminating proxy with a test CA in front of
@@ -533,12 +535,12 @@ func TestPulledCableIsDetectedAndRecovered(t *testing.T) {
 	mark := r.w.Len()
 	cable.Freeze()
 	start := time.Now()
-	m, _ := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 45*time.Second)
+	m, i := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 45*time.Second)
 	t.Logf("stall noticed after %s: %s", time.Since(start).Round(100*time.Millisecond), m.Payload)
 	time.Sleep(2 * time.Second)
 	cable.Thaw()
 	thawed := time.Now()
-	m, _ = r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 20*time.Second)
+	r.w.WaitFrom(i+1, r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 20*time.Second)
 	t.Logf("live again %s after the cable came back", time.Since(thawed).Round(10*time.Millisecond))
 	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
 }

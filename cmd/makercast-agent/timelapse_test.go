@@ -147,3 +147,27 @@ func TestTimelapseDiskLimitAndBadInput(t *testing.T) {
 		return nil
 	})
 }
+
+// The agent stops (an update, a power cut) in the middle of a timelapse:
+// when it starts again it makes the video of the frames it had.
+func TestInterruptedTimelapseIsFinishedOnRestart(t *testing.T) {
+	r := newRig(t)
+	media := t.TempDir()
+	env := r.env(map[string]string{"MAKERCAST_MEDIA_DIR": media, "MAKERCAST_SNAPSHOT_MIN_INTERVAL": "50ms"})
+	a := startAgent(t, env)
+	r.online(t)
+	r.w.Publish(r.base+"/camera/test/timelapse/set", []byte(`{"state":"ON","mode":"manual"}`), false)
+	for i := 1; i <= 3; i++ {
+		r.w.Publish(r.base+"/camera/test/timelapse/frame", nil, false)
+		r.w.Wait(r.base+"/camera/test/timelapse", testenv.Contains(fmt.Sprintf(`"frames":%d`, i)), 5*time.Second)
+	}
+	a.Stop()
+	mark := r.w.Len()
+	startAgent(t, env)
+	m, _ := r.w.WaitFrom(mark, r.base+"/camera/test/timelapse/event", testenv.Contains(`"event":"done"`), 30*time.Second)
+	var ev tlEvent
+	json.Unmarshal([]byte(m.Payload), &ev)
+	if got := countFrames(t, ev.Path); got != "h264,3" {
+		t.Fatalf("recovered video has %s, want 3 frames (%s)", got, m.Payload)
+	}
+}

@@ -133,7 +133,7 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 		c.DeviceName = "makercast " + c.DeviceID
 	}
 	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws" && u.Scheme != "wss") {
-		bad("MQTT_URL", "%q must look like tcp://host:1883, ssl://host:8883 or ws://host:9001", c.MQTTURL)
+		bad("MQTT_URL", "%q must look like tcp://host:1883, ssl://host:8883 or ws://host:9001", redactURL(c.MQTTURL))
 	}
 	pw, err := secretOrFile(c.MQTTPassword, c.MQTTPasswordFile)
 	if err != nil {
@@ -244,6 +244,16 @@ func secretOrFile(value secret.Secret, file string) (secret.Secret, error) {
 		return "", fmt.Errorf("read secret file: %w", err)
 	}
 	return secret.Secret(strings.TrimSpace(string(b))), nil
+}
+
+// redactURL shows a URL without its password (or nothing, if it does not
+// parse, as it may hold one anywhere).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }
 
 // SanitiseID turns a hostname into a device id.
@@ -437,10 +447,11 @@ func (c *Config) loadDestinations(env Env) ([]agent.Destination, []error) {
 		errs = append(errs, fmt.Errorf("config: %s_STREAM_KEY is set but %s_STREAM_URL is not", Prefix, Prefix))
 	}
 	if c.Destinations != "" {
-		for _, item := range strings.Split(c.Destinations, ",") {
+		for i, item := range strings.Split(c.Destinations, ",") {
 			name, rawURL, ok := strings.Cut(strings.TrimSpace(item), "=")
 			if !ok || !agent.ValidName(name) {
-				errs = append(errs, fmt.Errorf("config: %s_DESTINATIONS: %q: want name=url with a name of 1-32 of a-z, 0-9, - and _", Prefix, item))
+				// The item may hold a key: name only its position.
+				errs = append(errs, fmt.Errorf("config: %s_DESTINATIONS: item %d: want name=url with a name of 1-32 of a-z, 0-9, - and _", Prefix, i+1))
 				continue
 			}
 			v, _ := env(destVar(name, "KEY"))
@@ -453,8 +464,14 @@ func (c *Config) loadDestinations(env Env) ([]agent.Destination, []error) {
 			add(name, rawURL, key, Prefix+"_DESTINATIONS")
 		}
 	}
-	if len(out) > c.MaxOutputs {
-		errs = append(errs, fmt.Errorf("config: %s_MAX_OUTPUTS: %d destinations configured, more than %d", Prefix, len(out), c.MaxOutputs))
+	perCamera := map[string]int{}
+	for _, d := range out {
+		perCamera[d.Camera]++
+	}
+	for cam, n := range perCamera {
+		if n > c.MaxOutputs {
+			errs = append(errs, fmt.Errorf("config: %s_MAX_OUTPUTS: camera %s has %d destinations, more than %d", Prefix, cam, n, c.MaxOutputs))
+		}
 	}
 	return out, errs
 }

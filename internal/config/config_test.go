@@ -106,6 +106,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"MAKERCAST_STREAM_KEY": "k"}, "MAKERCAST_STREAM_KEY"},
 		{map[string]string{"MAKERCAST_STREAM_URL": "rtmp://x/live", "MAKERCAST_STREAM_KEY": "k", "MAKERCAST_STREAM_KEY_FILE": "/x"}, "MAKERCAST_STREAM_KEY"},
 		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k,a=rtmp://y/live/k"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "Twitch=rtmp://live.twitch.tv/app/live_123_secret"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_MQTT_URL": "mqtt://user:hunter2pass@ha:1883"}, "MAKERCAST_MQTT_URL"},
 		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k", "MAKERCAST_DESTINATION_A_CAMERA": "nope"}, "MAKERCAST_DESTINATION_A_CAMERA"},
 		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/l/1,b=rtmp://x/l/2", "MAKERCAST_MAX_OUTPUTS": "1"}, "MAKERCAST_MAX_OUTPUTS"},
 		{map[string]string{"MAKERCAST_LOG_LEVEL": "loud"}, "MAKERCAST_LOG_LEVEL"},
@@ -120,8 +122,10 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want it to name %s", c.env, err, c.want)
 		}
-		if err != nil && strings.Contains(err.Error(), "MAKERCAST_STREAM_KEY=k") {
-			t.Errorf("error shows a key: %v", err)
+		for _, secret := range []string{"live_123_secret", "hunter2pass"} {
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("error shows a secret: %v", err)
+			}
 		}
 	}
 }

@@ -115,6 +115,9 @@ type pipeline struct {
 	errc chan error // first fatal bus error, buffered 1
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// clean removes secrets from bus message texts before they are logged
+	// or returned (a sender's stream key); set before watch.
+	clean func(string) string
 }
 
 func newPipeline(name string, g graph.Graph, log *slog.Logger) (*pipeline, error) {
@@ -127,7 +130,8 @@ func newPipeline(name string, g graph.Graph, log *slog.Logger) (*pipeline, error
 		_ = pipe.SetState(gst.StateNull)
 		return nil, err
 	}
-	return &pipeline{pipe: pipe, els: els, log: log, errc: make(chan error, 1), stop: make(chan struct{})}, nil
+	return &pipeline{pipe: pipe, els: els, log: log, errc: make(chan error, 1), stop: make(chan struct{}),
+		clean: func(s string) string { return s }}, nil
 }
 
 // watch reads the bus until stop; the first ERROR or EOS goes to errc.
@@ -150,13 +154,13 @@ func (p *pipeline) watch() {
 			switch msg.Type() {
 			case gst.MessageError:
 				gerr := msg.ParseError()
-				p.log.Debug("pipeline error", "element", msg.Source(), "debug", gerr.DebugString())
-				p.fail(fmt.Errorf("%s: %s", msg.Source(), gerr.Error()))
+				p.log.Debug("pipeline error", "element", msg.Source(), "debug", p.clean(gerr.DebugString()))
+				p.fail(fmt.Errorf("%s: %s", msg.Source(), p.clean(gerr.Error())))
 			case gst.MessageEOS:
 				p.fail(errEOS)
 			case gst.MessageWarning:
 				w := msg.ParseWarning()
-				p.log.Warn("pipeline warning", "element", msg.Source(), "warning", w.Error())
+				p.log.Warn("pipeline warning", "element", msg.Source(), "warning", p.clean(w.Error()))
 			case gst.MessageLatency:
 				p.pipe.RecalculateLatency()
 			}
@@ -325,20 +329,21 @@ func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHook
 		return err
 	}
 	defer c.releaseSlot(slot)
-	redact := func(err error) error {
-		s := err.Error()
+	clean := func(s string) string {
 		for _, secret := range []string{t.Stream.Reveal(), t.Password.Reveal()} {
 			if secret != "" {
 				s = redactWord(s, secret)
 			}
 		}
-		return errors.New(s)
+		return s
 	}
+	redact := func(err error) error { return errors.New(clean(err.Error())) }
 
 	p, err := newPipeline("sender", graph.SenderGraph(t), c.log)
 	if err != nil {
 		return redact(err)
 	}
+	p.clean = clean
 	vsrc, asrc, sink := p.els["vsrc"], p.els["asrc"], p.els["sink"]
 	vps, aps := c.p.els[graph.SlotVideo(slot)], c.p.els[graph.SlotAudio(slot)]
 	defer func() {

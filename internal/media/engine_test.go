@@ -257,3 +257,21 @@ func TestCaptureStats(t *testing.T) {
 		t.Errorf("dropped %d, queue %d on an idle machine", s1.Dropped, s1.QueueLevel)
 	}
 }
+
+// An encoder that cannot keep up (4K60 x264 on two cores) drops frames in
+// the leaky capture queue, and they are counted.
+func TestDroppedFramesAreCounted(t *testing.T) {
+	e := newEngine(t)
+	s := testSpec()
+	s.Video.Width, s.Video.Height, s.Video.FPS, s.Video.Preset, s.Video.BitrateKbps = 3840, 2160, 60, "fast", 20000
+	c, err := e.OpenCapture(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(3 * time.Second)
+	st := c.Stats()
+	if st.Dropped == 0 || st.Encoded == 0 || st.Frames != st.Encoded+st.Dropped {
+		t.Fatalf("stats %+v: want drops counted", st)
+	}
+}

@@ -71,6 +71,10 @@ func (c *Capture) Snapshot(opts graph.JPEG) (graph.Picture, error) {
 	ow, oh := outputSize(w, h, opts.Width, opts.Height)
 	e.size.SetArg("caps", fmt.Sprintf("video/x-raw,width=%d,height=%d", ow, oh))
 	e.enc.SetArg("quality", fmt.Sprint(opts.Quality))
+	// A JPEG that came too late for an earlier request must not be taken
+	// for this one.
+	for e.out.TryPullSample(0) != nil {
+	}
 	e.src.SetCaps(srcCaps)
 	if r := e.src.PushSample(sample); r != gst.FlowOK {
 		return graph.Picture{}, fmt.Errorf("media: jpeg encoder refused the frame: %s", r)

@@ -10,7 +10,7 @@ import (
 
 // counters are updated from GStreamer's streaming threads (atomics only).
 type counters struct {
-	in, out, encoded atomic.Uint64
+	dropped, encoded atomic.Uint64
 }
 
 func countBuffers(pad *gst.Pad, n *atomic.Uint64) {
@@ -23,27 +23,21 @@ func countBuffers(pad *gst.Pad, n *atomic.Uint64) {
 	})
 }
 
-// instrument counts frames into and out of the capture queue (the
-// difference is what the leaky queue dropped) and out of the parser.
+// instrument counts encoded frames (one probe, out of the parser) and the
+// frames the leaky capture queue throws away (its overrun signal fires once
+// per frame it drops), so that the per-frame cost is one callback.
 func (c *Capture) instrument() {
 	if q := c.p.els["capq"]; q != nil {
-		countBuffers(q.GetStaticPad("sink"), &c.count.in)
-		countBuffers(q.GetStaticPad("src"), &c.count.out)
+		_, _ = q.Connect("overrun", func() { c.count.dropped.Add(1) })
 	}
 	countBuffers(c.p.els[graph.VideoParse].GetStaticPad("src"), &c.count.encoded)
 }
 
-// Stats returns the capture's counters.
+// Stats returns the capture's counters. Frames is encoded plus dropped
+// (the few frames in flight between the two are not counted yet).
 func (c *Capture) Stats() graph.CaptureStats {
-	s := graph.CaptureStats{Encoded: c.count.encoded.Load()}
-	in, out := c.count.in.Load(), c.count.out.Load()
-	if c.p.els["capq"] == nil { // passthrough: the camera's H.264 is the frames
-		in, out = s.Encoded, s.Encoded
-	}
-	s.Frames = in
-	if in > out {
-		s.Dropped = in - out
-	}
+	s := graph.CaptureStats{Encoded: c.count.encoded.Load(), Dropped: c.count.dropped.Load()}
+	s.Frames = s.Encoded + s.Dropped
 	if q := c.p.els["encq"]; q != nil {
 		if v, err := q.GetProperty("current-level-buffers"); err == nil {
 			if n, ok := v.(uint); ok {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"time"
 
@@ -98,12 +99,20 @@ func (cl *Client) onConnect(c paho.Client) {
 	for _, f := range cl.opts.Subscriptions {
 		filters[f] = 1
 	}
-	if len(filters) > 0 {
+	// Subscribe until it works or this connection is gone (a reconnect
+	// calls onConnect again). Never Disconnect here: in paho that stops
+	// auto-reconnect for good and discards the last will.
+	for delay := time.Second; len(filters) > 0; delay = min(2*delay, 30*time.Second) {
 		t := c.SubscribeMultiple(filters, handler)
-		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-			cl.log.Error("subscribe failed; dropping the connection to retry", "err", t.Error())
-			// The reconnect calls onConnect again.
-			go c.Disconnect(0)
+		if t.WaitTimeout(10*time.Second) && t.Error() == nil {
+			break
+		}
+		if !c.IsConnectionOpen() {
+			return
+		}
+		cl.log.Error("subscribe failed; retrying", "err", t.Error(), "retry_in", delay)
+		time.Sleep(delay)
+		if !c.IsConnectionOpen() {
 			return
 		}
 	}
@@ -111,7 +120,7 @@ func (cl *Client) onConnect(c paho.Client) {
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		cl.log.Warn("publish online failed", "err", t.Error())
 	}
-	cl.log.Info("connected", "broker", cl.opts.URL)
+	cl.log.Info("connected", "broker", redactURL(cl.opts.URL))
 	if cl.opts.OnConnect != nil {
 		cl.opts.OnConnect()
 	}
@@ -141,8 +150,17 @@ func (cl *Client) Run(ctx context.Context) error {
 	return nil
 }
 
+// ErrNotConnected: the message was not sent; the agent publishes its whole
+// state again on reconnect.
+var ErrNotConnected = errors.New("mqtt: not connected")
+
 // Publish sends one message at QoS 1 and waits for the broker's ack or ctx.
+// While the connection is down it fails at once instead of queueing: paho
+// would hold (and later replay) every stale message.
 func (cl *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if !cl.c.IsConnectionOpen() {
+		return ErrNotConnected
+	}
 	t := cl.c.Publish(topic, 1, retained, payload)
 	select {
 	case <-t.Done():
@@ -153,4 +171,13 @@ func (cl *Client) Publish(ctx context.Context, topic string, payload []byte, ret
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
 	}
+}
+
+// redactURL hides a password in a broker URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -140,6 +140,31 @@ func (s *Store) RemoveAll(rel string) error {
 	return nil
 }
 
+// List returns the names of the directories and of the regular files in
+// directory rel, sorted; a directory that does not exist is empty.
+func (s *Store) List(rel string) (dirs, files []string, err error) {
+	dir, err := s.Path(rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			dirs = append(dirs, e.Name())
+		case e.Type().IsRegular():
+			files = append(files, e.Name())
+		}
+	}
+	return dirs, files, nil
+}
+
 // Prune keeps the newest keep files (by name, which starts with a time
 // stamp) in directory rel and deletes the rest.
 func (s *Store) Prune(rel string, keep int) error {

@@ -210,18 +210,6 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 			return nil, err
 		}
 	}
-	// Each output slot is a queue thread woken by every frame; a camera
-	// gets one per configured destination and two spare for destinations
-	// added over MQTT, within MAKERCAST_MAX_OUTPUTS.
-	for _, cs := range a.cams {
-		n := 0
-		for _, d := range a.dests {
-			if d.dest.Camera == cs.cam.Name {
-				n++
-			}
-		}
-		cs.cam.Spec.Slots = min(s.MaxOutputs, n+2)
-	}
 	return a, nil
 }
 
@@ -238,8 +226,8 @@ func (a *Agent) addDest(d Destination) error {
 			n++
 		}
 	}
-	if limit := a.cams[d.Camera].cam.Spec.Slots; n >= limit {
-		return &CommandError{CodeConflict, fmt.Sprintf("camera %s has room for %d destinations (those configured, two more, at most MAKERCAST_MAX_OUTPUTS)", d.Camera, limit)}
+	if n >= a.s.MaxOutputs {
+		return &CommandError{CodeConflict, fmt.Sprintf("camera %s already has %d destinations (MAKERCAST_MAX_OUTPUTS)", d.Camera, n)}
 	}
 	a.dests[d.Name] = &destStatus{dest: d, state: StateIdle}
 	a.order = append(a.order, d.Name)

@@ -81,7 +81,7 @@ func realMain() int {
 		cfg.syncWindow, cfg.syncAfter = 20*time.Second, 10*time.Second
 		cfg.snapTrials = 10
 	} else {
-		cfg.rounds, cfg.warmup, cfg.window = 2, 3*time.Second, 20*time.Second
+		cfg.rounds, cfg.warmup, cfg.window = 4, 3*time.Second, 20*time.Second
 		cfg.idleSettle, cfg.idleWindow = 3*time.Second, 10*time.Second
 		cfg.onTrials, cfg.shortOutages, cfg.long = 10, 3, true
 		cfg.syncWindow, cfg.syncAfter = 60*time.Second, 20*time.Second

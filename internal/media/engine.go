@@ -351,6 +351,23 @@ func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHook
 		_ = setObjectProp(vsrc, "proxysink", nil)
 		_ = setObjectProp(asrc, "proxysink", nil)
 	}()
+	// proxysrc's own queue (its only child) is the slot's buffer: leaky, so
+	// a slow or dead server drops this sender's oldest frames and never
+	// blocks the capture's tee.
+	for i, src := range []*gst.Element{vsrc, asrc} {
+		kids, err := gst.ToGstBin(src).GetElements()
+		if err != nil || len(kids) == 0 {
+			return fmt.Errorf("media: proxysrc has no queue: %v", err)
+		}
+		for _, q := range kids {
+			if q.GetFactory().GetName() == "queue" {
+				q.SetArg("leaky", "downstream")
+				q.SetArg("max-size-buffers", fmt.Sprint(graph.SlotQueueBuffers[i]))
+				q.SetArg("max-size-bytes", "0")
+				q.SetArg("max-size-time", "0")
+			}
+		}
+	}
 	if err := setObjectProp(vsrc, "proxysink", vps); err != nil {
 		return err
 	}

@@ -352,18 +352,22 @@ func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
 				p("enable-last-sample", false), p("emit-signals", false)),
 		}})
 	}
+	// Slots are bare proxysinks: with no sender attached they drop at once
+	// (no thread, no queue); an attached sender's proxysrc queues in its
+	// own leaky queue (see SlotQueueBuffers), so a stuck or dead output
+	// can never block the tee.
 	for i := 0; i < s.Slots; i++ {
 		g.Chains = append(g.Chains,
-			Chain{From: videoTee, Elems: []Elem{slotQueue(fmt.Sprintf("vslotq%d", i), 90), el("proxysink", SlotVideo(i))}},
-			Chain{From: audioTee, Elems: []Elem{slotQueue(fmt.Sprintf("aslotq%d", i), 150), el("proxysink", SlotAudio(i))}},
+			Chain{From: videoTee, Elems: []Elem{el("proxysink", SlotVideo(i))}},
+			Chain{From: audioTee, Elems: []Elem{el("proxysink", SlotAudio(i))}},
 		)
 	}
 	return g, res, nil
 }
 
-func slotQueue(name string, buffers int) Elem {
-	return el("queue", name, p("leaky", "downstream"), p("max-size-buffers", buffers), p("max-size-bytes", 0), p("max-size-time", 0))
-}
+// SlotQueueBuffers is how many buffers a sender's proxysrc holds (video,
+// audio: about 3 s) before it drops the oldest.
+var SlotQueueBuffers = [2]int{90, 150}
 
 // Scheme is an RTMP transport.
 type Scheme string
@@ -406,8 +410,8 @@ func SenderGraph(t Target) Graph {
 	}
 	return Graph{Chains: []Chain{
 		{Elems: []Elem{el("flvmux", "mux", p("streamable", true), p("latency", 100_000_000)), sink}},
-		{Elems: []Elem{el("proxysrc", "vsrc"), el("queue", "vq")}, To: "mux.video"},
-		{Elems: []Elem{el("proxysrc", "asrc"), el("queue", "aq")}, To: "mux.audio"},
+		{Elems: []Elem{el("proxysrc", "vsrc")}, To: "mux.video"},
+		{Elems: []Elem{el("proxysrc", "asrc")}, To: "mux.audio"},
 	}}
 }
 

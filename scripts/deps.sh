@@ -11,7 +11,7 @@ runtime=(
 )
 build=(gcc pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 # The local broker and RTMP server for `make run`, the tests and the benchmark.
-servers=(mosquitto mosquitto-clients nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg curl util-linux)
+servers=(mosquitto mosquitto-clients nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg curl util-linux mount)
 pkgs=("${runtime[@]}" "${build[@]}" "${servers[@]}")
 # Node.js and npm for the Node-RED examples' test (it installs Node-RED itself
 # with npm); any node/npm already on PATH will do.

@@ -30,11 +30,13 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 sed "s/listener 1883 127.0.0.1/listener $MQTT_PORT 127.0.0.1/" broker-config/mosquitto-dev.conf > "$run/mosquitto.conf"
-mosquitto -c "$run/mosquitto.conf" 2>"$run/mosquitto.log" &
+# setsid: Ctrl-C reaches the whole foreground process group; the servers must
+# outlive the agent long enough for it to stop its stream and say offline.
+setsid mosquitto -c "$run/mosquitto.conf" 2>"$run/mosquitto.log" &
 pids+=($!)
 sed -e "s#__PREFIX__#$run/nginx#g" -e "s/__RTMP_PORT__/$RTMP_PORT/" -e "s/__HTTP_PORT__/$HTTP_PORT/" \
   examples/nginx-rtmp/nginx.conf.tmpl > "$run/nginx/nginx.conf"
-/usr/sbin/nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" 2>"$run/nginx.log" &
+setsid /usr/sbin/nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" 2>"$run/nginx.log" &
 pids+=($!)
 sleep 0.5
 

@@ -66,8 +66,15 @@ func TestStatFS(t *testing.T) {
 	if err != nil || total == 0 || free > total {
 		t.Errorf("free %d total %d err %v", free, total, err)
 	}
-	if _, _, err := StatFS(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.HasPrefix(err.Error(), "telemetry: statfs ") {
-		t.Errorf("missing dir: %v", err)
+	// A media directory not made yet: the file system it will be on.
+	if _, total, err := StatFS(filepath.Join(t.TempDir(), "media", "not", "yet")); err != nil || total == 0 {
+		t.Errorf("missing dir: total %d, %v", total, err)
+	}
+	// Below a regular file: an error.
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o644)
+	if _, _, err := StatFS(filepath.Join(f, "media")); err == nil || !strings.HasPrefix(err.Error(), "telemetry: statfs ") {
+		t.Errorf("below a file: %v", err)
 	}
 }
 

@@ -193,6 +193,17 @@ func TestGoLiveOnCommandAndStop(t *testing.T) {
 	if a, ok := pr.Audio(); !ok || a.CodecName != "aac" || a.Profile != "LC" {
 		t.Errorf("audio at the server = %+v (present %v), want AAC LC", a, ok)
 	}
+	// A keyframe every 2 s (MAKERCAST_KEYFRAME_INTERVAL's default), as the
+	// platforms ask.
+	keys := testenv.KeyframeTimes(t, r.rtmp.URL()+"/s3cretKEY-42", 7)
+	if len(keys) < 3 {
+		t.Fatalf("keyframes at %v in 7 s, want at least 3", keys)
+	}
+	for i := 1; i < len(keys); i++ {
+		if d := keys[i] - keys[i-1]; d < 1.9 || d > 2.1 {
+			t.Errorf("keyframes at %v: interval %.2f s, want 2 s", keys, d)
+		}
+	}
 
 	mark := r.w.Len()
 	r.w.Publish(r.base+"/camera/test/stream/set", []byte("OFF"), false)

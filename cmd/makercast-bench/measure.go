@@ -120,7 +120,7 @@ func gstArgv(url string) []string {
 	pipeline := "videotestsrc is-live=true pattern=smpte horizontal-speed=4 " +
 		"! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 " +
 		"! queue leaky=downstream max-size-buffers=2 ! videoconvert " +
-		"! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 vbv-buf-capacity=1000 key-int-max=60 pass=cbr " +
+		"! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 vbv-buf-capacity=1000 key-int-max=60 pass=cbr option-string=scenecut=0 " +
 		"! video/x-h264,profile=main ! h264parse config-interval=-1 ! queue ! mux.video " +
 		"audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! queue ! audioconvert ! audioresample " +
 		"! audio/x-raw,rate=44100,channels=2 ! avenc_aac bitrate=128000 ! aacparse ! queue ! mux.audio " +

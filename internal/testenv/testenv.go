@@ -416,3 +416,29 @@ func StartRTMPOnPort(t TB, port int) *RTMPServer {
 	t.Helper()
 	return startRTMP(t, port)
 }
+
+// KeyframeTimes reads about seconds of video from url with ffprobe and
+// returns the presentation times of its keyframes.
+func KeyframeTimes(t TB, url string, seconds int) []float64 {
+	t.Helper()
+	bin := need(t, "ffprobe")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+20)*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "frame=key_frame,pts_time", "-read_intervals", fmt.Sprintf("%%+%d", seconds),
+		"-of", "csv=p=0", url).Output()
+	if err != nil {
+		t.Fatalf("testenv: ffprobe frames of %s: %v", url, err)
+	}
+	var keys []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		key, pts, ok := strings.Cut(line, ",")
+		if !ok || key != "1" {
+			continue
+		}
+		if v, err := strconv.ParseFloat(pts, 64); err == nil {
+			keys = append(keys, v)
+		}
+	}
+	return keys
+}

@@ -54,6 +54,9 @@ func TestCaptureGraphX264(t *testing.T) {
 	if k := prop(t, g, "venc", "key-int-max"); k != "60" {
 		t.Errorf("key-int-max %s, want 60 (2 s at 30 fps)", k)
 	}
+	if prop(t, g, "venc", "option-string") != "scenecut=0" {
+		t.Error("x264 may add keyframes at scene changes")
+	}
 	if prop(t, g, "venc", "pass") != "cbr" || prop(t, g, "venc", "tune") != "zerolatency" || prop(t, g, "venc", "bitrate") != "2500" {
 		t.Errorf("x264 settings %s", g)
 	}

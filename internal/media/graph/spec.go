@@ -302,7 +302,10 @@ func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
 			video = append(video,
 				el("x264enc", "venc",
 					p("tune", "zerolatency"), p("speed-preset", v.Preset), p("bitrate", v.BitrateKbps),
-					p("vbv-buf-capacity", 1000), p("key-int-max", gop), p("pass", "cbr")),
+					p("vbv-buf-capacity", 1000), p("key-int-max", gop), p("pass", "cbr"),
+					// No extra keyframes on scene changes: platforms want
+					// one exactly every keyframe interval.
+					p("option-string", "scenecut=0")),
 				caps("h264caps", "video/x-h264,profile="+res.Profile))
 		case EncoderV4L2:
 			res.Encoder = "v4l2h264enc"

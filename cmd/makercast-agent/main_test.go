@@ -153,6 +153,14 @@ func (r *rig) env(extra map[string]string) map[string]string {
 	return env
 }
 
+// goLive switches the test camera on, as mosquitto_pub would, and waits
+// until the RTMP server has the stream (key s3cretKEY-42).
+func (r *rig) goLive(t *testing.T) {
+	t.Helper()
+	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+}
+
 func (r *rig) online(t *testing.T) {
 	t.Helper()
 	r.w.Wait(r.base+"/availability", testenv.Equals("online"), 15*time.Second)
@@ -173,8 +181,7 @@ func TestGoLiveOnCommandAndStop(t *testing.T) {
 	startAgent(t, r.env(map[string]string{"MAKERCAST_X264_PRESET": "veryfast"}))
 	r.online(t)
 
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"switch":"ON"`, `"state":"live"`), 10*time.Second)
 	r.w.Wait(r.base+"/camera/test/stream", testenv.Equals("ON"), 5*time.Second)
 	r.w.Wait(r.base+"/response/stream", testenv.Contains(`"status":"ok"`), 5*time.Second)
@@ -236,8 +243,7 @@ func TestDeadDestinationDoesNotStopTheOther(t *testing.T) {
 		"MAKERCAST_DESTINATION_LATE_KEY": "latekey",
 	}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	r.w.Wait(r.base+"/destination/late/state", testenv.Contains(`"state":"retrying"`, `refused`), 10*time.Second)
 
 	before, _ := r.rtmp.Stats()
@@ -259,8 +265,7 @@ func TestRTMPServerRestartMidStream(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(nil))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	mark := r.w.Len()
 	r.rtmp.Stop()
 	_, i := r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"state":"retrying"`), 10*time.Second)
@@ -278,8 +283,7 @@ func TestBrokerRestartKeepsStreamAndRepublishesState(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(nil))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
 
 	r.broker.Stop() // retained messages are gone with it (persistence off)
@@ -303,8 +307,7 @@ func TestHostilePayloadsAreAnsweredAndStreamKeepsRunning(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(nil))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	before, _ := r.rtmp.Stats()
 
 	cases := []struct {
@@ -540,8 +543,7 @@ func TestPulledCableIsDetectedAndRecovered(t *testing.T) {
 		"MAKERCAST_VIDEO_BITRATE": "8000",
 	}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
 	mark := r.w.Len()
 	cable.Freeze()
@@ -563,8 +565,7 @@ func TestALSAAudioPath(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(map[string]string{"MAKERCAST_AUDIO": "alsa:null"}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	pr := testenv.FFProbe(t, r.rtmp.URL()+"/s3cretKEY-42")
 	if a, ok := pr.Audio(); !ok || a.CodecName != "aac" || a.SampleRate != "44100" || a.Channels != 2 {
 		t.Fatalf("audio from ALSA at the server: %+v (present %v)", a, ok)
@@ -580,8 +581,7 @@ func TestSilentAudioTrackWithoutMicrophone(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(map[string]string{"MAKERCAST_AUDIO": "none"}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	if a, ok := testenv.FFProbe(t, r.rtmp.URL()+"/s3cretKEY-42").Audio(); !ok || a.CodecName != "aac" || a.Profile != "LC" {
 		t.Fatalf("audio at the server: %+v (present %v), want a silent AAC-LC track", a, ok)
 	}

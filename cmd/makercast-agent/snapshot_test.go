@@ -27,8 +27,7 @@ func TestSnapshotWhileStreamingLeavesTheStreamAlone(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(nil))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	r.w.Wait(r.base+"/destination/main/state", testenv.Contains(`"state":"live"`), 5*time.Second)
 
 	// Watch the server while snapshots are taken: bytes must keep coming.
@@ -135,8 +134,7 @@ func TestSnapshotFloodIsCoalescedAndStreamKeepsGoing(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(nil))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	before, _ := r.rtmp.Stats()
 	mark := r.w.Len()
 	const n = 60

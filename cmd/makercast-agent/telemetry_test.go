@@ -43,8 +43,7 @@ func TestReportedBitrateMatchesTheServer(t *testing.T) {
 	r := newRig(t)
 	startAgent(t, r.env(map[string]string{"MAKERCAST_STATS_INTERVAL": "1s", "MAKERCAST_VIDEO_BITRATE": "1500"}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 	time.Sleep(3 * time.Second) // past the encoder's start
 	st0, _ := r.rtmp.Stats()
 	t0 := time.Now()

@@ -38,8 +38,7 @@ func TestTimelapseOneFramePerCommand(t *testing.T) {
 	media := t.TempDir()
 	startAgent(t, r.env(map[string]string{"MAKERCAST_MEDIA_DIR": media, "MAKERCAST_SNAPSHOT_MIN_INTERVAL": "50ms"}))
 	r.online(t)
-	r.w.Publish(r.base+"/camera/test/stream/set", []byte("ON"), false)
-	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 10*time.Second)
+	r.goLive(t)
 
 	r.w.Publish(r.base+"/camera/test/timelapse/set", []byte(`{"state":"ON","mode":"manual"}`), false)
 	r.w.Wait(r.base+"/camera/test/timelapse", testenv.Contains(`"state":"ON"`, `"mode":"manual"`), 5*time.Second)

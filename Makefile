@@ -12,7 +12,7 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	@command -v $(GO) >/dev/null || { echo "Go 1.22+ is needed: https://go.dev/doc/install"; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "Go 1.24+ is needed: https://go.dev/doc/install"; exit 1; }
 	$(GO) build -o $(BIN) ./cmd/makercast-agent
 
 # Local Mosquitto + nginx-rtmp + the agent with a test camera; Ctrl-C stops all.

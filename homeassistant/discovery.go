@@ -377,8 +377,11 @@ func (b builder) health() []entity {
 	}
 	diag := "diagnostic"
 	return []entity{
+		// The whole health report (every thermal zone, board, serial, ...)
+		// as the temperature's attributes.
 		sensor("cpu_temp", "CPU temperature", "cpu_temp_c", "value_json.cpu_temp_c | round(1)", map[string]any{
-			"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement"}),
+			"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement",
+			"json_attributes_topic": topic}),
 		flag("under_voltage", "Under-voltage", "throttling.now.under_voltage", nil),
 		flag("throttled", "CPU throttled", "throttling.now.throttled", nil),
 		flag("freq_capped", "CPU frequency capped", "throttling.now.freq_capped", map[string]any{"entity_category": diag}),
@@ -393,6 +396,8 @@ func (b builder) health() []entity {
 			"device_class": "data_size", "unit_of_measurement": "GB", "state_class": "measurement", "entity_category": diag}),
 		sensor("wifi_signal", "Wi-Fi signal", "wifi.signal_dbm", "value_json.wifi.signal_dbm", map[string]any{
 			"device_class": "signal_strength", "unit_of_measurement": "dBm", "state_class": "measurement", "entity_category": diag}),
+		sensor("wifi_quality", "Wi-Fi link quality", "wifi.link_quality", "value_json.wifi.link_quality", map[string]any{
+			"unit_of_measurement": "%", "state_class": "measurement", "entity_category": diag, "enabled_by_default": false, "icon": "mdi:wifi"}),
 		sensor("uptime", "Uptime", "uptime_s", "value_json.uptime_s | int", map[string]any{
 			"device_class": "duration", "unit_of_measurement": "s", "entity_category": diag, "enabled_by_default": false}),
 	}

@@ -93,7 +93,7 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare} {
 		for _, prefix := range []string{"", "homeassistant", "ha/discovery"} {
 			msgs := Discovery(prefix, m)
-			if want := 11 + 9*len(m.Cameras) + 4*len(m.Destinations); len(msgs) != want {
+			if want := 12 + 9*len(m.Cameras) + 4*len(m.Destinations); len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {
@@ -132,6 +132,8 @@ func TestDiscoveryEntities(t *testing.T) {
 			"sensor.makercast_pi1_health_disk_free", "makercast/pi1/health", ""},
 		{"homeassistant/sensor/makercast_pi1/health_wifi_signal/config", "Wi-Fi signal", "makercast_pi1_health_wifi_signal",
 			"sensor.makercast_pi1_health_wifi_signal", "makercast/pi1/health", ""},
+		{"homeassistant/sensor/makercast_pi1/health_wifi_quality/config", "Wi-Fi link quality", "makercast_pi1_health_wifi_quality",
+			"sensor.makercast_pi1_health_wifi_quality", "makercast/pi1/health", ""},
 		{"homeassistant/sensor/makercast_pi1/health_uptime/config", "Uptime", "makercast_pi1_health_uptime",
 			"sensor.makercast_pi1_health_uptime", "makercast/pi1/health", ""},
 		{"homeassistant/switch/makercast_pi1/test_stream/config", "test stream", "makercast_pi1_test_stream",

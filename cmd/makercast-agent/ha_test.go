@@ -87,8 +87,8 @@ func TestHomeAssistantUsesOnlyDiscoveredTopics(t *testing.T) {
 		"MAKERCAST_DESTINATIONS":           fmt.Sprintf("backup=%s", r.rtmp.URL()),
 		"MAKERCAST_DESTINATION_BACKUP_KEY": "backupkey",
 	}))
-	// 11 health entities + 1 camera × 9 + 2 destinations × 4.
-	cfgs := haConfigs(t, ha, 28)
+	// 12 health entities + 1 camera × 9 + 2 destinations × 4.
+	cfgs := haConfigs(t, ha, 29)
 	sw := byUniqueID(t, cfgs, "makercast_pi1_test_stream")
 	live := byUniqueID(t, cfgs, "makercast_pi1_backup_live")
 	state := byUniqueID(t, cfgs, "makercast_pi1_backup_state")
@@ -129,20 +129,20 @@ func TestHomeAssistantEntitiesFollowTheConfiguration(t *testing.T) {
 		"MAKERCAST_DESTINATION_BACKUP_KEY": "backupkey",
 	})
 	a := startAgent(t, env)
-	haConfigs(t, ha, 28)
+	haConfigs(t, ha, 29)
 
 	// A destination added over MQTT appears, and goes when removed.
 	r.w.Publish(r.base+"/request/add_destination", []byte(`{"name":"extra","url":"`+r.rtmp.URL()+`","key":"k2"}`), false)
-	haConfigs(t, ha, 32)
+	haConfigs(t, ha, 33)
 	r.w.Publish(r.base+"/request/remove_destination", []byte(`{"name":"extra"}`), false)
-	haConfigs(t, ha, 28)
+	haConfigs(t, ha, 29)
 
 	// Restarted without "backup": its entities are removed.
 	a.Stop()
 	delete(env, "MAKERCAST_DESTINATIONS")
 	delete(env, "MAKERCAST_DESTINATION_BACKUP_KEY")
 	a = startAgent(t, env)
-	cfgs := haConfigs(t, ha, 24)
+	cfgs := haConfigs(t, ha, 25)
 	for topic := range cfgs {
 		if strings.Contains(topic, "backup") {
 			t.Errorf("stale entity %s kept", topic)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian / Raspberry Pi OS packages makercast needs to build,
 # run and test. Only missing packages are installed; sudo is used when not
-# root. Usage: scripts/deps.sh [runtime|test]
+# root. Usage: scripts/deps.sh [runtime|test|hwlab]
+# hwlab: the test packages plus what `make hwlab` needs on the host to boot a
+# stock Debian kernel in QEMU and build v4l2loopback for it (tests/hwlab/).
 set -euo pipefail
 what=${1:-test}
 runtime=(
@@ -13,6 +15,13 @@ build=(gcc pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 # The local broker and RTMP server for `make run`, the tests and the benchmark.
 servers=(mosquitto mosquitto-clients nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg curl util-linux mount)
 pkgs=("${runtime[@]}" "${build[@]}" "${servers[@]}")
+# The hardware lab (tests/hwlab/README.md): QEMU, a static busybox for the
+# initramfs, module tools, and the device tools the guest runs from the host's /.
+hwlab=(
+  qemu-system-x86 busybox-static cpio kmod xz-utils socat udev v4l-utils alsa-utils
+  gstreamer1.0-plugins-base-apps gcc make
+)
+if [ "$what" = hwlab ]; then pkgs+=("${hwlab[@]}"); fi
 # Node.js and npm for the Node-RED examples' test (it installs Node-RED itself
 # with npm); any node/npm already on PATH will do.
 if [ "$what" != runtime ]; then

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/makercast/makercast/internal/media/graph"
 )
 
 // Settings is what the agent is built from.
@@ -44,6 +46,20 @@ type Settings struct {
 	// broker's retained discovery configs before clearing stale ones
 	// (default 2 s).
 	CleanupDelay time.Duration
+	// AutoCameras, when set, makes every camera the machine has a camera of
+	// the agent (MAKERCAST_CAMERAS=auto), as it is plugged in, with this
+	// spec (device and microphone filled in per camera). Destinations
+	// without a camera then go to the first camera found.
+	AutoCameras *AutoCameras
+	// Devices is what was plugged in at start-up; DevicesChanged reports
+	// every change after.
+	Devices Inventory
+}
+
+// AutoCameras is the template for cameras found on the machine.
+type AutoCameras struct {
+	Spec    graph.CaptureSpec
+	AutoMic bool
 }
 
 type destStatus struct {
@@ -68,9 +84,19 @@ type cameraStatus struct {
 	cam       Camera
 	state     string
 	encoder   string
+	mode      string
 	lastError string
 	stats     *CameraStats
 	runner    *cameraRunner
+	// dev is the camera's hardware as last handed to the runner; found is
+	// the camera's entry in the inventory (nil: not found, or a test or
+	// configured libcamera camera, which the inventory does not track).
+	dev   camDevice
+	found *DetectedCamera
+	// detected cameras (MAKERCAST_CAMERAS=auto) come and go with the
+	// hardware; configured ones are always there (a configured USB camera
+	// that is missing fails to open, with backoff).
+	detected bool
 }
 
 // Message is one MQTT message handed to the agent.
@@ -92,9 +118,21 @@ type Agent struct {
 	connected chan struct{}
 	dropped   chan struct{}
 
-	cams  map[string]*cameraStatus
-	dests map[string]*destStatus
-	order []string // destination names, sorted
+	cams     map[string]*cameraStatus
+	camOrder []string // camera names: configured first, then as found
+	dests    map[string]*destStatus
+	order    []string // destination names, sorted
+
+	// The machine's devices: the latest inventory, the stable names given
+	// to detected cameras (identity → name) and a counter of changes.
+	inv      Inventory
+	camNames map[string]string
+	devSeq   uint64
+	devicec  chan Inventory
+	// Camera runners: started by Run and by cameras plugged in later, all
+	// under runCtx and waited for by Run.
+	runCtx  context.Context
+	runners sync.WaitGroup
 
 	// Discovery configs of this device seen retained on the broker, and
 	// the ones the current model publishes.
@@ -186,11 +224,13 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		tlTick:    make(chan tlTickMsg, 8),
 		tlDone:    make(chan tlResult, 8),
 		healthc:   make(chan healthResult, 1),
+		devicec:   make(chan Inventory, 1),
+		camNames:  map[string]string{},
 
 		seenConfigs:    map[string]bool{},
 		currentConfigs: map[string]bool{},
 	}
-	if len(s.Cameras) == 0 {
+	if len(s.Cameras) == 0 && s.AutoCameras == nil {
 		return nil, errors.New("agent: no camera")
 	}
 	for _, c := range s.Cameras {
@@ -200,12 +240,14 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		if _, dup := a.cams[c.Name]; dup {
 			return nil, fmt.Errorf("agent: camera %q twice", c.Name)
 		}
-		c.Spec.Slots = s.MaxOutputs
-		a.cams[c.Name] = &cameraStatus{cam: c, state: CaptureIdle}
-		a.snaps[c.Name] = &snapState{}
-		a.tls[c.Name] = &timelapse{}
+		a.addCamera(c, false)
 	}
+	a.inv = s.Devices
+	a.syncCameras()
 	for _, d := range s.Destinations {
+		if d.Camera == "" && s.AutoCameras != nil {
+			d.Camera = a.defaultCamera() // "" until a camera is found
+		}
 		if err := a.addDest(d); err != nil {
 			return nil, err
 		}
@@ -213,8 +255,161 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 	return a, nil
 }
 
+// addCamera adds a camera: configured ones at start, detected ones as they
+// are plugged in. Its runner starts with Run, or at once when Run is on.
+func (a *Agent) addCamera(c Camera, detected bool) *cameraStatus {
+	c.Spec.Slots = a.s.MaxOutputs
+	cs := &cameraStatus{cam: c, state: CaptureIdle, detected: detected,
+		dev: camDevice{spec: c.Spec, present: !detected}}
+	a.cams[c.Name] = cs
+	a.camOrder = append(a.camOrder, c.Name)
+	a.snaps[c.Name] = &snapState{}
+	a.tls[c.Name] = &timelapse{}
+	if a.runCtx != nil {
+		a.startRunner(cs)
+	}
+	return cs
+}
+
+// defaultCamera is the camera a destination or command without one goes
+// to: the first configured camera, or the first one found.
+func (a *Agent) defaultCamera() string {
+	if len(a.camOrder) == 0 {
+		return ""
+	}
+	return a.camOrder[0]
+}
+
+func (a *Agent) startRunner(cs *cameraStatus) {
+	r := &cameraRunner{
+		name: cs.cam.Name, dev: cs.dev, media: a.media, log: a.log.With("camera", cs.cam.Name), events: a.events,
+		wantc: make(chan map[string]want, 1), devc: make(chan camDevice, 1), snapc: make(chan snapReq, 1),
+		warm: a.s.Snapshots.KeepWarm, warmup: a.s.Snapshots.Warmup,
+		reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
+		statsEvery: a.s.Telemetry.Stats,
+	}
+	cs.runner = r
+	a.runners.Add(1)
+	go func() { defer a.runners.Done(); r.run(a.runCtx) }()
+}
+
+// DevicesChanged hands the agent the machine's devices after a change
+// (internal/devices calls it from its own goroutine). It never blocks: an
+// inventory not yet taken is replaced by the newer one.
+func (a *Agent) DevicesChanged(inv Inventory) {
+	select {
+	case <-a.devicec:
+	default:
+	}
+	select {
+	case a.devicec <- inv:
+	default: // another caller got in between; its inventory is as new
+	}
+}
+
+// syncCameras brings the cameras in line with the inventory: detected
+// cameras are added (with stable names) and marked plugged in or not,
+// microphones are paired, and every runner learns its camera's hardware.
+// It returns the cameras added.
+func (a *Agent) syncCameras() (added []string) {
+	a.devSeq++
+	if auto := a.s.AutoCameras; auto != nil {
+		cameraNames(a.inv.Cameras, a.camNames, func(n string) bool {
+			cs, ok := a.cams[n]
+			return ok && !cs.detected
+		})
+		for _, d := range a.inv.Cameras {
+			name := a.camNames[d.identity()]
+			if _, ok := a.cams[name]; ok {
+				continue
+			}
+			spec := auto.Spec
+			spec.Video.Source = graph.VideoSource(d.Source)
+			a.addCamera(Camera{Name: name, Spec: spec, AutoMic: auto.AutoMic}, true)
+			a.log.Info("camera found", "camera", name, "device", d.String())
+			added = append(added, name)
+		}
+	}
+	// Which inventory entry is each camera now?
+	for _, n := range a.camOrder {
+		cs := a.cams[n]
+		cs.found = nil
+		for i, d := range a.inv.Cameras {
+			switch {
+			case cs.detected && a.camNames[d.identity()] == n,
+				!cs.detected && cs.cam.Spec.Video.Source == graph.VideoV4L2 && d.matches(cs.cam.Spec.Video.Device):
+				cs.found = &a.inv.Cameras[i]
+			}
+		}
+	}
+	// Microphones, for the cameras that take theirs from the machine.
+	var micCams []DetectedCamera
+	var micNames []string
+	for _, n := range a.camOrder {
+		if cs := a.cams[n]; cs.cam.AutoMic {
+			var d DetectedCamera
+			if cs.found != nil {
+				d = *cs.found
+			}
+			micCams, micNames = append(micCams, d), append(micNames, n)
+		}
+	}
+	mics := map[string]string{}
+	for i, m := range pairMics(micCams, a.inv.Mics) {
+		mics[micNames[i]] = m
+	}
+	for _, n := range a.camOrder {
+		cs := a.cams[n]
+		spec := cs.cam.Spec
+		present := true
+		if cs.detected {
+			present = cs.found != nil
+			if present {
+				spec.Video.Device = cs.found.Device
+			}
+		}
+		if cs.cam.AutoMic {
+			spec.Audio.Source, spec.Audio.Device = graph.AudioSilence, ""
+			if m := mics[n]; m != "" {
+				spec.Audio.Source, spec.Audio.Device = graph.AudioALSA, m
+			}
+		}
+		if present != cs.dev.present {
+			a.log.Info("camera", "camera", n, "plugged_in", present)
+		}
+		cs.dev = camDevice{spec: spec, present: present, seq: a.devSeq}
+		if cs.runner != nil {
+			cs.runner.setDevice(cs.dev)
+		}
+	}
+	return added
+}
+
+// devicesChanged applies a new inventory: new cameras appear (MQTT state
+// and Home Assistant discovery), destinations waiting for a camera get the
+// first one, and every camera's state is published again.
+func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
+	a.inv = inv
+	added := a.syncCameras()
+	if len(added) > 0 {
+		if def := a.defaultCamera(); def != "" {
+			for _, n := range a.order {
+				if d := a.dests[n]; d.dest.Camera == "" {
+					d.dest.Camera = def
+					a.log.Info("destination bound to the first camera found", "destination", n, "camera", def)
+				}
+			}
+		}
+		a.announce(ctx)
+	}
+	for _, n := range a.camOrder {
+		a.publishCamera(ctx, a.cams[n])
+	}
+	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
+}
+
 func (a *Agent) addDest(d Destination) error {
-	if _, ok := a.cams[d.Camera]; !ok {
+	if _, ok := a.cams[d.Camera]; !ok && !(d.Camera == "" && a.s.AutoCameras != nil) {
 		return &CommandError{CodeUnknownCamera, fmt.Sprintf("no camera named %s", quote(d.Camera))}
 	}
 	if _, dup := a.dests[d.Name]; dup {
@@ -288,24 +483,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.bg.Wait()
 	}()
 	var wg sync.WaitGroup
-	for _, cs := range a.cams {
-		r := &cameraRunner{
-			cam: cs.cam, media: a.media, log: a.log.With("camera", cs.cam.Name), events: a.events,
-			wantc: make(chan map[string]want, 1), snapc: make(chan snapReq, 1),
-			warm: a.s.Snapshots.KeepWarm, warmup: a.s.Snapshots.Warmup,
-			reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
-			statsEvery: a.s.Telemetry.Stats,
-		}
-		cs.runner = r
-		wg.Add(1)
-		go func() { defer wg.Done(); r.run(rctx) }()
+	a.runCtx = rctx
+	for _, n := range a.camOrder {
+		a.startRunner(a.cams[n])
 	}
 	if a.s.Telemetry.Health != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.runHealth(rctx) }()
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); a.runners.Wait(); close(done) }()
 	stats := time.NewTicker(a.s.Telemetry.Stats)
 	defer stats.Stop()
 	a.recoverTimelapses(ctx)
@@ -333,6 +520,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.handle(ctx, m)
 		case ev := <-a.events:
 			a.apply(ctx, ev)
+		case inv := <-a.devicec:
+			a.devicesChanged(ctx, inv)
 		case <-a.connected:
 			a.publishAll(ctx)
 			a.announce(ctx)
@@ -342,8 +531,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			for _, st := range a.snaps {
 				st.timer = false
 			}
-			for _, c := range a.s.Cameras {
-				a.pumpSnapshots(c.Name)
+			for _, n := range a.camOrder {
+				a.pumpSnapshots(n)
 			}
 		case <-periodic:
 			a.periodicSnapshots()
@@ -464,7 +653,7 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 	case CmdAddDestination:
 		cam := c.Camera
 		if cam == "" {
-			cam = a.s.Cameras[0].Name
+			cam = a.defaultCamera()
 		}
 		d, err := ParseDestination(c.Destination, cam, c.URL, c.Key)
 		if err != nil {
@@ -564,9 +753,9 @@ func (a *Agent) apply(ctx context.Context, ev event) {
 		}
 		cs.state, cs.lastError = ev.state, ev.err
 		if ev.encoder != "" {
-			cs.encoder = ev.encoder
+			cs.encoder, cs.mode = ev.encoder, ev.mode
 		}
-		a.log.Info("camera", "camera", ev.camera, "state", ev.state, "encoder", cs.encoder)
+		a.log.Info("camera", "camera", ev.camera, "state", ev.state, "encoder", cs.encoder, "err", cs.lastError)
 		a.publishCamera(ctx, cs)
 		return
 	}
@@ -627,6 +816,14 @@ type CameraState struct {
 	Capture   string `json:"capture"`
 	Encoder   string `json:"encoder,omitempty"`
 	LastError string `json:"last_error"`
+	// PluggedIn is false while a detected camera is unplugged.
+	PluggedIn bool `json:"plugged_in"`
+	// Device is the camera's node now (or the test pattern); Mode is the
+	// mode it was opened in ("mjpeg 640x480@15 → 1280x720@30"); Mic the
+	// ALSA device of its sound ("" for a test tone or a silent track).
+	Device string `json:"device,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	Mic    string `json:"mic,omitempty"`
 }
 
 // DeviceState is the retained JSON of the whole device.
@@ -658,7 +855,12 @@ func (a *Agent) camStreaming(name string) bool {
 }
 
 func (a *Agent) camState(cs *cameraStatus) CameraState {
-	return CameraState{Stream: onOff(a.camStreaming(cs.cam.Name)), Capture: cs.state, Encoder: cs.encoder, LastError: cs.lastError}
+	s := CameraState{Stream: onOff(a.camStreaming(cs.cam.Name)), Capture: cs.state, Encoder: cs.encoder, LastError: cs.lastError,
+		PluggedIn: cs.dev.present, Device: cs.dev.spec.Video.Device, Mode: cs.mode, Mic: cs.dev.spec.Audio.Device}
+	if s.Device == "" {
+		s.Device = string(cs.dev.spec.Video.Source)
+	}
+	return s
 }
 
 func (a *Agent) deviceState() DeviceState {
@@ -716,9 +918,7 @@ func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retai
 // model is what discovery describes.
 func (a *Agent) model() Model {
 	var m Model
-	for _, c := range a.s.Cameras {
-		m.Cameras = append(m.Cameras, c.Name)
-	}
+	m.Cameras = append(m.Cameras, a.camOrder...)
 	for _, n := range a.order {
 		m.Destinations = append(m.Destinations, ModelDestination{Name: n, Camera: a.dests[n].dest.Camera})
 	}

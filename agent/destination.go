@@ -16,6 +16,10 @@ import (
 type Camera struct {
 	Name string
 	Spec graph.CaptureSpec
+	// AutoMic takes the camera's microphone from the machine's devices
+	// (MAKERCAST_AUDIO=auto): its own (a webcam's) or a free one, else a
+	// silent track. Spec.Audio then only gives the bitrate.
+	AutoMic bool
 }
 
 // Destination is one RTMP(S) endpoint fed by a camera.

@@ -60,19 +60,37 @@ type event struct {
 	state   string
 	err     string
 	encoder string
+	mode    string
 	bytes   uint64
 	retryIn time.Duration
 }
 
+// camDevice is what the runner knows of its camera's hardware: the spec to
+// open it with (device node and microphone as found now) and whether it is
+// plugged in. seq grows with every change of the machine's devices: a
+// runner waiting to retry tries again at once (a camera plugged back in).
+type camDevice struct {
+	spec    graph.CaptureSpec
+	present bool
+	seq     uint64
+}
+
+// errUnplugged is the failure of a camera that was pulled out.
+var errUnplugged = errors.New("camera unplugged")
+
 // cameraRunner supervises one camera: it opens the capture while any of its
-// destinations is wanted, runs one sender loop per wanted destination, and
-// reopens the capture with backoff when it fails (a USB camera unplugged).
+// destinations is wanted and the camera is plugged in, runs one sender loop
+// per wanted destination, and reopens the capture with backoff when it fails
+// (a stalled camera, a pipeline error), at once when the camera is plugged
+// back in.
 type cameraRunner struct {
-	cam    Camera
+	name   string
+	dev    camDevice
 	media  Media
 	log    *slog.Logger
 	events chan<- event
 	wantc  chan map[string]want
+	devc   chan camDevice
 	snapc  chan snapReq
 	// warm keeps the camera open while nothing streams (fast snapshots);
 	// warmup is how long a camera opened only for a snapshot settles first
@@ -86,7 +104,7 @@ type cameraRunner struct {
 }
 
 func (r *cameraRunner) emit(ctx context.Context, ev event) {
-	ev.camera = r.cam.Name
+	ev.camera = r.name
 	select {
 	case r.events <- ev:
 	case <-ctx.Done():
@@ -103,6 +121,16 @@ func (r *cameraRunner) setWant(w map[string]want) {
 	r.wantc <- w
 }
 
+// setDevice hands the runner its camera's latest hardware state; like
+// setWant it never blocks.
+func (r *cameraRunner) setDevice(d camDevice) {
+	select {
+	case <-r.devc:
+	default:
+	}
+	r.devc <- d
+}
+
 type senderHandle struct {
 	gen    uint64
 	cancel context.CancelFunc
@@ -113,17 +141,11 @@ func (r *cameraRunner) run(ctx context.Context) {
 	var wanted map[string]want
 	bo := r.newBackoff()
 	for {
-		for len(wanted) == 0 && !r.warm {
-			select {
-			case wanted = <-r.wantc:
-			case req := <-r.snapc:
-				r.idleSnapshot(ctx, req)
-			case <-ctx.Done():
-				return
-			}
+		if !r.waitUsable(ctx, &wanted) {
+			return
 		}
 		r.emit(ctx, event{state: CaptureStarting})
-		capture, err := r.media.OpenCapture(ctx, r.cam.Spec)
+		capture, err := r.media.OpenCapture(ctx, r.dev.spec)
 		if err != nil {
 			if ctx.Err() != nil || !r.cameraFailed(ctx, fmt.Errorf("agent: camera failed to start: %w", err), bo, &wanted) {
 				return
@@ -144,8 +166,58 @@ func (r *cameraRunner) run(ctx context.Context) {
 		if time.Since(opened) > time.Minute {
 			bo.Reset()
 		}
+		if errors.Is(failed, errUnplugged) {
+			bo.Reset() // plugged back in, it starts at once
+			continue   // reported by waitUsable
+		}
 		if !r.cameraFailed(ctx, failed, bo, &wanted) {
 			return
+		}
+	}
+}
+
+// waitUsable waits until the camera is wanted (a destination, or kept
+// warm) and plugged in, answering snapshot requests meanwhile. While it is
+// wanted but unplugged, that is reported on the camera and its
+// destinations. It returns false when ctx ends.
+func (r *cameraRunner) waitUsable(ctx context.Context, wanted *map[string]want) bool {
+	reported := false
+	for {
+		need := len(*wanted) > 0 || r.warm
+		if r.dev.present && need {
+			return true
+		}
+		if !r.dev.present && !reported {
+			reported = true
+			r.log.Warn("camera unplugged; waiting for it")
+			r.emit(ctx, event{state: CaptureError, err: errUnplugged.Error()})
+			for name, w := range *wanted {
+				r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + errUnplugged.Error()})
+			}
+		}
+		select {
+		case w := <-r.wantc:
+			*wanted = w
+			if !r.dev.present {
+				reported = false // report again to the destinations now wanted
+			}
+		case d := <-r.devc:
+			was := r.dev.present
+			r.dev = d
+			if was && !d.present {
+				reported = false
+			}
+			if !was && d.present && !need {
+				r.emit(ctx, event{state: CaptureIdle}) // back, not wanted
+			}
+		case req := <-r.snapc:
+			if r.dev.present {
+				r.idleSnapshot(ctx, req)
+			} else {
+				r.emit(ctx, event{snap: req.id, snapErr: fmt.Errorf("agent: %w", errUnplugged)})
+			}
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
@@ -162,7 +234,7 @@ func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff,
 	if !r.sleep(ctx, d, wanted) {
 		return false
 	}
-	if len(*wanted) == 0 && !r.warm {
+	if len(*wanted) == 0 && !r.warm && r.dev.present {
 		r.emit(ctx, event{state: CaptureIdle}) // switched off meanwhile
 	}
 	return true
@@ -171,7 +243,7 @@ func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff,
 // idleSnapshot opens the camera for one picture and closes it again.
 func (r *cameraRunner) idleSnapshot(ctx context.Context, req snapReq) {
 	pic, err := func() (graph.Picture, error) {
-		capture, err := r.media.OpenCapture(ctx, r.cam.Spec)
+		capture, err := r.media.OpenCapture(ctx, r.dev.spec)
 		if err != nil {
 			return graph.Picture{}, err
 		}
@@ -183,7 +255,7 @@ func (r *cameraRunner) idleSnapshot(ctx context.Context, req snapReq) {
 		case <-ctx.Done():
 			return graph.Picture{}, ctx.Err()
 		}
-		if r.cam.Spec.Video.Source != graph.VideoTest {
+		if r.dev.spec.Video.Source != graph.VideoTest {
 			select {
 			case <-time.After(r.warmup):
 			case <-ctx.Done():
@@ -195,8 +267,9 @@ func (r *cameraRunner) idleSnapshot(ctx context.Context, req snapReq) {
 	r.emit(ctx, event{snap: req.id, picture: pic, snapErr: err})
 }
 
-// sleep waits d while keeping the wanted set current; it returns early when
-// nothing is wanted any more, and false when ctx ends.
+// sleep waits d while keeping the wanted set and the device current; it
+// returns early when nothing is wanted any more or the machine's devices
+// changed (the camera may be back: try now), and false when ctx ends.
 func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[string]want) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -211,6 +284,9 @@ func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[s
 			if len(w) == 0 {
 				return true
 			}
+		case d := <-r.devc:
+			r.dev = d
+			return true
 		case req := <-r.snapc:
 			r.emit(ctx, event{snap: req.id, snapErr: errors.New("agent: the camera is failing; retrying")})
 		}
@@ -274,7 +350,15 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 			prev, prevAt = cur, now
 		case <-ready:
 			ready = nil
-			r.emit(ctx, event{state: CaptureRunning, encoder: capture.Resolved().Encoder})
+			res := capture.Resolved()
+			r.log.Info("camera running", "encoder", res.Encoder, "audio", r.dev.spec.Audio.Device)
+			r.emit(ctx, event{state: CaptureRunning, encoder: res.Encoder})
+		case d := <-r.devc:
+			r.dev = d // a new spec (another microphone) applies at the next start
+			if !d.present {
+				stopAll()
+				return errUnplugged
+			}
 		case <-ctx.Done():
 			stopAll()
 			return nil

@@ -50,7 +50,7 @@ type snapState struct {
 func (a *Agent) snapshot(ctx context.Context, cmd Command) {
 	cam := cmd.Camera
 	if cam == "" && len(a.cams) == 1 {
-		cam = a.s.Cameras[0].Name
+		cam = a.defaultCamera()
 	}
 	if _, ok := a.cams[cam]; !ok {
 		a.respond(ctx, CmdSnapshot, cmd.Transaction, nil, cmdErr(CodeUnknownCamera, "no camera named %s", quote(cam)))
@@ -151,12 +151,15 @@ func (a *Agent) snapDone(ctx context.Context, ev event) {
 
 // periodicSnapshots queues one snapshot of every camera (no answer).
 func (a *Agent) periodicSnapshots() {
-	for _, c := range a.s.Cameras {
-		st := a.snaps[c.Name]
+	for _, n := range a.camOrder {
+		if !a.cams[n].dev.present {
+			continue
+		}
+		st := a.snaps[n]
 		if len(st.pending) < 64 {
 			st.pending = append(st.pending, snapWaiter{opts: graph.JPEG{Quality: a.s.Snapshots.Quality}})
 		}
-		a.pumpSnapshots(c.Name)
+		a.pumpSnapshots(n)
 	}
 }
 

@@ -223,11 +223,11 @@ func (a *Agent) recoverTimelapses(ctx context.Context) {
 	if a.store == nil {
 		return
 	}
-	for _, c := range a.s.Cameras {
-		base := "timelapse/" + c.Name
+	for _, name := range a.camOrder {
+		base := "timelapse/" + name
 		sessions, _, err := a.store.List(base)
 		if err != nil {
-			a.log.Warn("timelapse directory unreadable", "camera", c.Name, "err", err)
+			a.log.Warn("timelapse directory unreadable", "camera", name, "err", err)
 			continue
 		}
 		for _, sdir := range sessions {
@@ -246,8 +246,8 @@ func (a *Agent) recoverTimelapses(ctx context.Context) {
 				_ = a.store.RemoveAll(session)
 				continue
 			}
-			a.log.Info("encoding the frames of an interrupted timelapse", "camera", c.Name, "session", session, "frames", frames)
-			a.assemble(ctx, c.Name, session, frames)
+			a.log.Info("encoding the frames of an interrupted timelapse", "camera", name, "session", session, "frames", frames)
+			a.assemble(ctx, name, session, frames)
 		}
 	}
 }
@@ -278,7 +278,7 @@ func (a *Agent) camera(name string) (string, error) {
 		if len(a.cams) != 1 {
 			return "", cmdErr(CodeBadPayload, "missing camera (there are %d)", len(a.cams))
 		}
-		return a.s.Cameras[0].Name, nil
+		return a.defaultCamera(), nil
 	}
 	if _, ok := a.cams[name]; !ok {
 		return "", cmdErr(CodeUnknownCamera, "no camera named %s", quote(name))

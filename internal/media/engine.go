@@ -15,6 +15,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/v4l2"
 )
 
 // ErrNoSlot is returned by Send when every output slot of a capture is taken.
@@ -29,12 +30,26 @@ type Engine struct {
 	// FirstFrameTimeout bounds how long OpenCapture waits for the first
 	// encoded frame.
 	FirstFrameTimeout time.Duration
+	// ProbeModes lists a V4L2 camera's modes and tells whether it is on
+	// USB. The default asks the device itself (VIDIOC_QUERYCAP and the
+	// VIDIOC_ENUM_* ioctls, see internal/v4l2).
+	ProbeModes func(device string) (modes []v4l2.Mode, usb bool, err error)
 }
 
 // NewEngine initialises GStreamer (idempotent) and returns an engine.
 func NewEngine(log *slog.Logger) *Engine {
 	gst.Init(nil)
-	return &Engine{log: log, StallTimeout: 5 * time.Second, FirstFrameTimeout: 15 * time.Second}
+	return &Engine{log: log, StallTimeout: 5 * time.Second, FirstFrameTimeout: 15 * time.Second, ProbeModes: ProbeV4L2}
+}
+
+// ProbeV4L2 is the default Engine.ProbeModes: the device's own answers.
+func ProbeV4L2(device string) ([]v4l2.Mode, bool, error) {
+	c, err := v4l2.QueryCap(device)
+	if err != nil {
+		return nil, false, err
+	}
+	modes, err := v4l2.Modes(device)
+	return modes, c.USB(), err
 }
 
 // Have reports whether an element factory is installed.
@@ -208,11 +223,42 @@ type Capture struct {
 // first encoded frame. A capture that fails to produce one within
 // FirstFrameTimeout ends with an error (see Done and Err).
 func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capture, error) {
-	g, res, err := graph.CaptureGraph(spec, Have)
+	g, res, cam, err := e.captureGraph(spec)
 	if err != nil {
 		return nil, err
 	}
-	log := e.log.With("encoder", res.Encoder)
+	return e.start(spec, g, res, cam)
+}
+
+// captureGraph builds the capture graph of spec; for a V4L2 camera it first
+// asks the device for its modes and picks one (cam).
+func (e *Engine) captureGraph(spec graph.CaptureSpec) (g graph.Graph, res graph.Resolved, cam *graph.Choice, err error) {
+	if err := spec.Validate(); err != nil {
+		return g, res, nil, err
+	}
+	if spec.Video.Source == graph.VideoV4L2 {
+		probe := e.ProbeModes
+		if probe == nil {
+			probe = ProbeV4L2
+		}
+		modes, usb, err := probe(spec.Video.Device)
+		if err != nil {
+			return g, res, nil, fmt.Errorf("media: camera modes: %w", err)
+		}
+		e.log.Debug("camera modes", "device", spec.Video.Device, "usb", usb, "modes", fmt.Sprint(modes))
+		c, err := graph.ChooseMode(modes, spec.Video, usb)
+		if err != nil {
+			return g, res, nil, err
+		}
+		cam = &c
+	}
+	g, res, err = graph.CaptureGraph(spec, cam, Have)
+	return g, res, cam, err
+}
+
+// start runs a built capture graph.
+func (e *Engine) start(spec graph.CaptureSpec, g graph.Graph, res graph.Resolved, cam *graph.Choice) (*Capture, error) {
+	log := e.log.With("encoder", res.Encoder, "mode", res.Mode)
 	p, err := newPipeline("capture", g, log)
 	if err != nil {
 		return nil, err

@@ -33,11 +33,28 @@ func (c *Capture) instrument() {
 	countBuffers(c.p.els[graph.VideoParse].GetStaticPad("src"), &c.count.encoded)
 }
 
-// Stats returns the capture's counters. Frames is encoded plus dropped
-// (the few frames in flight between the two are not counted yet).
+// cameraFrames counts the frames that came from the camera: those the leaky
+// capture queue dropped plus those it passed on, as counted by the rate
+// adapter when the camera's rate is being adapted, else as they leave the
+// encoder (the few frames in flight in between are not counted yet). It
+// reads counters only, never a pad: cheap enough for a watchdog's ticker.
+func (c *Capture) cameraFrames() uint64 {
+	dropped := c.count.dropped.Load()
+	if r := c.p.els[graph.RateAdapter]; r != nil {
+		if v, err := r.GetProperty("in"); err == nil {
+			if n, ok := v.(uint64); ok {
+				return n + dropped
+			}
+		}
+	}
+	return c.count.encoded.Load() + dropped
+}
+
+// Stats returns the capture's counters. Frames are the camera's (see
+// cameraFrames); Encoded differs from them when the rate is adapted.
 func (c *Capture) Stats() graph.CaptureStats {
 	s := graph.CaptureStats{Encoded: c.count.encoded.Load(), Dropped: c.count.dropped.Load()}
-	s.Frames = s.Encoded + s.Dropped
+	s.Frames = c.cameraFrames()
 	if q := c.p.els["encq"]; q != nil {
 		if v, err := q.GetProperty("current-level-buffers"); err == nil {
 			if n, ok := v.(uint); ok {

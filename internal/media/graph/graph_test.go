@@ -3,6 +3,8 @@ package graph
 import (
 	"strings"
 	"testing"
+
+	"github.com/makercast/makercast/internal/v4l2"
 )
 
 func spec() CaptureSpec {
@@ -40,7 +42,7 @@ func prop(t *testing.T, g Graph, elem, name string) string {
 }
 
 func TestCaptureGraphX264(t *testing.T) {
-	g, res, err := CaptureGraph(spec(), have("avenc_aac"))
+	g, res, err := CaptureGraph(spec(), nil, have("avenc_aac"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +84,11 @@ func TestCaptureGraphX264(t *testing.T) {
 func TestCaptureGraphChoices(t *testing.T) {
 	s := spec()
 	s.Video.Preset = "ultrafast"
-	_, res, _ := CaptureGraph(s, have())
+	_, res, _ := CaptureGraph(s, nil, have())
 	if res.Profile != "constrained-baseline" || res.AudioEncoder != "voaacenc" {
 		t.Errorf("ultrafast: %+v", res)
 	}
-	g, res, err := CaptureGraph(spec(), have("v4l2h264enc"))
+	g, res, err := CaptureGraph(spec(), nil, have("v4l2h264enc"))
 	if err != nil || res.Encoder != "v4l2h264enc" {
 		t.Fatalf("auto with the Pi's encoder present: %+v %v", res, err)
 	}
@@ -95,7 +97,7 @@ func TestCaptureGraphChoices(t *testing.T) {
 	}
 	s = spec()
 	s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "/dev/video0", InputMJPEG
-	g, _, err = CaptureGraph(s, have())
+	g, _, err = CaptureGraph(s, &Choice{Format: v4l2.MJPEG, FourCC: "MJPG", Width: 1280, Height: 720, Rate: v4l2.Rate{Num: 30, Den: 1}}, have())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +105,13 @@ func TestCaptureGraphChoices(t *testing.T) {
 		t.Errorf("mjpeg webcam graph %s", g)
 	}
 	s.Video.Input = InputH264
-	g, res, _ = CaptureGraph(s, have("v4l2h264enc"))
+	g, res, _ = CaptureGraph(s, &Choice{Format: v4l2.H264, FourCC: "H264", Width: 1280, Height: 720, Rate: v4l2.Rate{Num: 30, Den: 1}}, have("v4l2h264enc"))
 	if _, ok := g.Find("venc"); ok || res.Encoder != "camera" {
 		t.Errorf("h264 camera is re-encoded: %s", g)
 	}
 	s = spec()
 	s.Audio.Source, s.Audio.Device = AudioALSA, "plughw:1,0"
-	g, _, _ = CaptureGraph(s, have())
+	g, _, _ = CaptureGraph(s, nil, have())
 	if prop(t, g, "asrc", "device") != "plughw:1,0" {
 		t.Error("alsa device not set")
 	}
@@ -131,7 +133,7 @@ func TestValidateRejectsUnsafeValues(t *testing.T) {
 	for i, mut := range bad {
 		s := spec()
 		mut(&s)
-		if _, _, err := CaptureGraph(s, have()); err == nil {
+		if _, _, err := CaptureGraph(s, nil, have()); err == nil {
 			t.Errorf("case %d accepted: %+v", i, s)
 		}
 	}

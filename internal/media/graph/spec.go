@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/makercast/makercast/internal/secret"
+	"github.com/makercast/makercast/internal/v4l2"
 )
 
 // VideoSource says where pictures come from.
@@ -18,10 +19,13 @@ const (
 	VideoLibcamera VideoSource = "libcamera" // Pi camera module
 )
 
-// InputFormat is what a V4L2 camera is asked to deliver.
+// InputFormat is what a V4L2 camera is asked to deliver. An explicit
+// format is required (the capture fails when the camera lacks it); auto
+// picks the best mode the camera offers (see ChooseMode).
 type InputFormat string
 
 const (
+	InputAuto  InputFormat = "auto"
 	InputRaw   InputFormat = "raw"
 	InputMJPEG InputFormat = "mjpeg"
 	InputH264  InputFormat = "h264" // the camera's own encoder (C920): no re-encode
@@ -47,9 +51,12 @@ const (
 
 // VideoSpec describes capture and encoding of one camera's video.
 type VideoSpec struct {
-	Source      VideoSource
-	Device      string // /dev/videoN for v4l2, camera name for libcamera (may be empty)
-	Input       InputFormat
+	Source VideoSource
+	Device string // /dev/videoN for v4l2, camera name for libcamera (may be empty)
+	Input  InputFormat
+	// PreferH264, with InputAuto, takes the camera's own H.264 when it has
+	// one (no encoder needed, but no snapshots and the camera's own size).
+	PreferH264  bool
 	Width       int
 	Height      int
 	FPS         int
@@ -97,9 +104,9 @@ func (s CaptureSpec) Validate() error {
 			add("video device %q is not a /dev path", v.Device)
 		}
 		switch v.Input {
-		case InputRaw, InputMJPEG, InputH264:
+		case InputAuto, InputRaw, InputMJPEG, InputH264:
 		default:
-			add("unknown input format %q (raw, mjpeg, h264)", v.Input)
+			add("unknown input format %q (auto, raw, mjpeg, h264)", v.Input)
 		}
 	case VideoLibcamera:
 		if !camName.MatchString(v.Device) {
@@ -161,12 +168,18 @@ type Resolved struct {
 	// Snapshots is false when the camera's own H.264 is passed through
 	// (no raw frames to take a picture from).
 	Snapshots bool
+	// Mode is the camera mode in words, and the output it is adapted to
+	// when they differ: "mjpeg 640x480@15 → 1280x720@30", "raw 640x360@30",
+	// "h264 1920x1080@30" (passed through as it is), "test 1280x720@30".
+	Mode string
 }
 
 // CaptureStats are a capture's running counters.
 type CaptureStats struct {
-	// Frames came from the camera; Encoded left the encoder; Dropped were
-	// thrown away before the encoder because it could not keep up.
+	// Frames came from the camera; Encoded left the encoder (fewer or more
+	// than Frames when the camera's rate is adapted to the configured
+	// one); Dropped were thrown away before the encoder because it could
+	// not keep up.
 	Frames, Encoded, Dropped uint64
 	// QueueLevel is how many frames wait for the encoder now.
 	QueueLevel int
@@ -223,6 +236,9 @@ const (
 	RawTee = "rt"
 	// SnapshotSink holds the newest raw frame.
 	SnapshotSink = "snap"
+	// RateAdapter is the videorate of a camera whose rate differs from the
+	// configured one; it counts the camera's frames ("in").
+	RateAdapter = "rate"
 )
 
 // SlotVideo and SlotAudio name the proxysinks of output slot i.
@@ -234,37 +250,58 @@ func SlotAudio(i int) string { return fmt.Sprintf("aslot%d", i) }
 // CaptureGraph builds the capture pipeline: source, one H.264 encoder and one
 // AAC encoder, each into a tee; every slot is a leaky queue into a proxysink
 // so a stuck or dead output can never back-pressure the encoders.
-func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
+//
+// cam is the V4L2 camera's mode (from ChooseMode); it is required for a
+// V4L2 source and ignored for the others. The source asks for exactly that
+// mode; when its size or rate differs from the configured one, the graph
+// scales (black borders keep the aspect ratio) and duplicates or drops
+// frames, except for the camera's own H.264, which is passed through as
+// it is.
+func CaptureGraph(s CaptureSpec, cam *Choice, have Available) (Graph, Resolved, error) {
 	if err := s.Validate(); err != nil {
 		return Graph{}, Resolved{}, err
 	}
 	v, a := s.Video, s.Audio
 	var res Resolved
+	out := fmt.Sprintf("%dx%d@%d", v.Width, v.Height, v.FPS)
 	raw := fmt.Sprintf("video/x-raw,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)
 	i420 := fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)
 
 	var video []Elem
-	passthrough := false
+	passthrough, scale, rate := false, false, false
 	switch v.Source {
 	case VideoTest:
+		res.Mode = "test " + out
 		video = append(video,
 			el("videotestsrc", "src", p("is-live", true), p("pattern", "smpte"), p("horizontal-speed", 4)),
 			caps("srccaps", i420))
 	case VideoV4L2:
-		video = append(video, el("v4l2src", "src", p("device", v.Device)))
-		switch v.Input {
-		case InputRaw:
-			video = append(video, caps("srccaps", raw))
-		case InputMJPEG:
-			video = append(video,
-				caps("srccaps", fmt.Sprintf("image/jpeg,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)),
-				el("jpegdec", "jpegdec"))
-		case InputH264:
+		if cam == nil {
+			return Graph{}, Resolved{}, fmt.Errorf("graph: v4l2 camera %s: no camera mode chosen", v.Device)
+		}
+		if err := cam.validate(); err != nil {
+			return Graph{}, Resolved{}, err
+		}
+		if v.Input != InputAuto && v4l2.Format(v.Input) != cam.Format {
+			return Graph{}, Resolved{}, fmt.Errorf("graph: v4l2 camera %s: %s asked for, %s chosen", v.Device, v.Input, cam.Format)
+		}
+		video = append(video, el("v4l2src", "src", p("device", v.Device)), caps("srccaps", cam.Caps()))
+		res.Mode = cam.String()
+		switch cam.Format {
+		case v4l2.MJPEG:
+			video = append(video, el("jpegdec", "jpegdec"))
+		case v4l2.H264:
 			passthrough = true
-			video = append(video,
-				caps("srccaps", fmt.Sprintf("video/x-h264,width=%d,height=%d,framerate=%d/1", v.Width, v.Height, v.FPS)))
+		}
+		if !passthrough {
+			scale = cam.Width != v.Width || cam.Height != v.Height
+			rate = !cam.Rate.Known() || cam.Rate.Cmp(v4l2.Rate{Num: v.FPS, Den: 1}) != 0
+			if scale || rate {
+				res.Mode += " → " + out
+			}
 		}
 	case VideoLibcamera:
+		res.Mode = "raw " + out
 		src := el("libcamerasrc", "src")
 		if v.Device != "" {
 			src.Props = append(src.Props, p("camera-name", v.Device))
@@ -278,9 +315,22 @@ func CaptureGraph(s CaptureSpec, have Available) (Graph, Resolved, error) {
 		// Cameras deliver YUY2, NV12 or MJPEG; x264 would pick 4:2:2 or 10-bit
 		// if offered, which players reject: always hand it 8-bit 4:2:0.
 		video = append(video,
-			el("queue", "capq", p("leaky", "downstream"), p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)),
-			el("videoconvert", "conv"),
-			caps("enccaps", i420),
+			el("queue", "capq", p("leaky", "downstream"), p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)))
+		if rate {
+			// Before conversion and scaling, so that dropped frames cost
+			// nothing; duplicates are references, not copies.
+			video = append(video, el("videorate", RateAdapter))
+		}
+		video = append(video, el("videoconvert", "conv"))
+		encCaps := i420
+		if scale {
+			// Square pixels out: a 4:3 camera in a 16:9 stream is
+			// pillar-boxed, not stretched (and the other way round).
+			video = append(video, el("videoscale", "scale", p("add-borders", true)))
+			encCaps += ",pixel-aspect-ratio=1/1"
+		}
+		video = append(video,
+			caps("enccaps", encCaps),
 			el("tee", RawTee),
 			el("queue", "encq", p("max-size-buffers", 2), p("max-size-bytes", 0), p("max-size-time", 0)))
 		res.Snapshots = true

@@ -1,0 +1,205 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/v4l2"
+)
+
+// fakeCamera puts a live test pattern where the graph has v4l2src, coded
+// the way the chosen mode says the camera delivers it, so that the rest of
+// the V4L2 graph (decoder, rate adapter, scaler) runs for real.
+func fakeCamera(t *testing.T, g Graph, cam *Choice) Graph {
+	t.Helper()
+	video := g.Chains[0]
+	if video.Elems[0].Factory != "v4l2src" {
+		t.Fatalf("graph does not start with v4l2src: %s", g)
+	}
+	size := fmt.Sprintf("width=%d,height=%d,framerate=%d/%d", cam.Width, cam.Height, cam.Rate.Num, cam.Rate.Den)
+	src := []Elem{{Factory: "videotestsrc", Name: "src", Props: []Prop{{Name: "is-live", Value: "true"}, {Name: "pattern", Value: "smpte"}}}}
+	switch cam.Format {
+	case v4l2.MJPEG:
+		src = append(src,
+			Elem{Factory: "capsfilter", Name: "camraw", Props: []Prop{{Name: "caps", Value: "video/x-raw,format=I420," + size}}},
+			Elem{Factory: "jpegenc", Name: "camenc"})
+	case v4l2.H264:
+		src = append(src,
+			Elem{Factory: "capsfilter", Name: "camraw", Props: []Prop{{Name: "caps", Value: "video/x-raw,format=I420," + size}}},
+			Elem{Factory: "x264enc", Name: "camenc", Props: []Prop{{Name: "tune", Value: "zerolatency"}, {Name: "speed-preset", Value: "ultrafast"}, {Name: "key-int-max", Value: "30"}}})
+	}
+	chains := append([]Chain(nil), g.Chains...)
+	chains[0].Elems = append(src, video.Elems[1:]...)
+	return Graph{Chains: chains}
+}
+
+// openFakeCamera opens a V4L2 capture whose camera offers modes, with the
+// source replaced by fakeCamera.
+func openFakeCamera(t *testing.T, e *Engine, s CaptureSpec, modes []v4l2.Mode) *Capture {
+	t.Helper()
+	e.ProbeModes = func(dev string) ([]v4l2.Mode, bool, error) {
+		if dev != s.Video.Device {
+			t.Errorf("probed %s, want %s", dev, s.Video.Device)
+		}
+		return modes, true, nil
+	}
+	g, res, cam, err := e.captureGraph(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.start(s, fakeCamera(t, g, cam), res, cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	select {
+	case <-c.Ready():
+	case <-c.Done():
+		t.Fatalf("capture failed: %v", c.Err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("no first frame")
+	}
+	return c
+}
+
+func v4l2TestSpec(w, h, fps int) CaptureSpec {
+	s := testSpec()
+	s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "/dev/video7", InputAuto
+	s.Video.Width, s.Video.Height, s.Video.FPS = w, h, fps
+	return s
+}
+
+// rates measures camera and encoder frame rates over d.
+func rates(c *Capture, d time.Duration) (camera, encoded float64) {
+	s0 := c.Stats()
+	time.Sleep(d)
+	s1 := c.Stats()
+	return float64(s1.Frames-s0.Frames) / d.Seconds(), float64(s1.Encoded-s0.Encoded) / d.Seconds()
+}
+
+func luma(img image.Image, x, y int) uint8 {
+	if yc, ok := img.(*image.YCbCr); ok {
+		return yc.Y[yc.YOffset(x, y)]
+	}
+	r, g, b, _ := img.At(x, y).RGBA()
+	return uint8((299*r + 587*g + 114*b) / 1000 >> 8)
+}
+
+// A C270-like camera (MJPEG 640x480 at 15 fps only) streamed as 16:9 at
+// 30 fps: decoded, frames doubled, pillar-boxed.
+func TestMJPEGCameraAdaptedToOutput(t *testing.T) {
+	e := newEngine(t)
+	s := v4l2TestSpec(640, 360, 30)
+	c := openFakeCamera(t, e, s, []v4l2.Mode{{Format: v4l2.MJPEG, FourCC: "MJPG", Width: 640, Height: 480, Rates: []v4l2.Rate{{Num: 15, Den: 1}}}})
+	if m := c.Resolved().Mode; m != "mjpeg 640x480@15 → 640x360@30" {
+		t.Errorf("mode %q", m)
+	}
+	time.Sleep(500 * time.Millisecond) // past the start-up burst
+	camera, encoded := rates(c, 2*time.Second)
+	if camera < 13 || camera > 17 || encoded < 27 || encoded > 33 {
+		t.Errorf("camera %.1f fps, encoded %.1f fps; want about 15 and 30", camera, encoded)
+	}
+	pic, err := c.Snapshot(JPEG{Quality: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(pic.JPEG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 640 || b.Dy() != 360 {
+		t.Fatalf("snapshot %v, want 640x360", b)
+	}
+	// 4:3 in 16:9: the picture is 480 wide, centred, black bars of 80.
+	for _, x := range []int{10, 70, 570, 630} {
+		if l := luma(img, x, 180); l > 30 {
+			t.Errorf("x=%d: luma %d, want a black pillar-box bar", x, l)
+		}
+	}
+	if l := luma(img, 100, 60); l < 100 {
+		t.Errorf("x=100: luma %d, want the pattern's white bar (not stretched over the border)", l)
+	}
+}
+
+// Raw 720p at 60 fps scaled down to 360p at 30: half the frames dropped,
+// same aspect ratio, no borders.
+func TestRawCameraScaledAndDropped(t *testing.T) {
+	e := newEngine(t)
+	s := v4l2TestSpec(640, 360, 30)
+	c := openFakeCamera(t, e, s, []v4l2.Mode{
+		{Format: v4l2.Raw, FourCC: "YUYV", Width: 1280, Height: 720, Rates: []v4l2.Rate{{Num: 60, Den: 1}}},
+		{Format: v4l2.Raw, FourCC: "YUYV", Width: 320, Height: 180, Rates: []v4l2.Rate{{Num: 60, Den: 1}}},
+	})
+	if m := c.Resolved().Mode; m != "raw 1280x720@60 → 640x360@30" {
+		t.Errorf("mode %q", m)
+	}
+	time.Sleep(500 * time.Millisecond)
+	camera, encoded := rates(c, 2*time.Second)
+	if camera < 54 || camera > 66 || encoded < 27 || encoded > 33 {
+		t.Errorf("camera %.1f fps, encoded %.1f fps; want about 60 and 30", camera, encoded)
+	}
+	pic, err := c.Snapshot(JPEG{Quality: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(pic.JPEG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := luma(img, 4, 60); l < 100 {
+		t.Errorf("left edge luma %d: the 16:9 picture should fill the 16:9 frame", l)
+	}
+}
+
+// The camera's own H.264 goes out as it is: no encoder, no snapshots.
+func TestH264CameraPassedThrough(t *testing.T) {
+	e := newEngine(t)
+	s := v4l2TestSpec(1280, 720, 30)
+	s.Video.PreferH264 = true
+	c := openFakeCamera(t, e, s, []v4l2.Mode{
+		{Format: v4l2.MJPEG, FourCC: "MJPG", Width: 1280, Height: 720, Rates: []v4l2.Rate{{Num: 30, Den: 1}}},
+		{Format: v4l2.H264, FourCC: "H264", Width: 640, Height: 480, Rates: []v4l2.Rate{{Num: 30, Den: 1}}},
+	})
+	res := c.Resolved()
+	if res.Mode != "h264 640x480@30" || res.Encoder != "camera" || res.Snapshots {
+		t.Errorf("resolved %+v", res)
+	}
+	if _, err := c.Snapshot(JPEG{Quality: 80}); !errors.Is(err, ErrNoSnapshots) {
+		t.Errorf("snapshot of a passed-through camera: %v", err)
+	}
+	if _, encoded := rates(c, time.Second); encoded < 25 {
+		t.Errorf("%.1f frames/s out of the parser", encoded)
+	}
+}
+
+func TestOpenCaptureProbeErrors(t *testing.T) {
+	e := newEngine(t)
+	s := v4l2TestSpec(1280, 720, 30)
+	e.ProbeModes = func(string) ([]v4l2.Mode, bool, error) {
+		return nil, false, errors.New("v4l2: /dev/video7: open: no such file or directory")
+	}
+	if _, err := e.OpenCapture(t.Context(), s); err == nil || err.Error() != "media: camera modes: v4l2: /dev/video7: open: no such file or directory" {
+		t.Errorf("probe failure: %v", err)
+	}
+	e.ProbeModes = func(string) ([]v4l2.Mode, bool, error) {
+		return []v4l2.Mode{{Format: v4l2.MJPEG, FourCC: "MJPG", Width: 640, Height: 480, Rates: []v4l2.Rate{{Num: 15, Den: 1}}}}, true, nil
+	}
+	s.Video.Input = InputH264
+	_, err := e.OpenCapture(t.Context(), s)
+	if err == nil || err.Error() != "graph: /dev/video7 offers no H.264; it offers MJPEG 640x480@15" {
+		t.Errorf("impossible request: %v", err)
+	}
+	// A real device path that is not a camera goes through the ioctls.
+	e.ProbeModes = nil
+	s.Video.Device, s.Video.Input = "/dev/null", InputAuto
+	if _, err := e.OpenCapture(t.Context(), s); err == nil || !strings.Contains(err.Error(), "media: camera modes: v4l2: /dev/null: VIDIOC_QUERYCAP: inappropriate ioctl for device") {
+		t.Errorf("/dev/null as a camera: %v", err)
+	}
+}

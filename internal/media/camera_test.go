@@ -10,9 +10,114 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-gst/go-gst/gst"
+
 	. "github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/v4l2"
 )
+
+// stopCamera blocks the source's output: frames stop, with no error and
+// no EOS, as with a frozen webcam or a killed loopback writer. Setting the
+// pipeline to NULL releases the block.
+func stopCamera(t *testing.T, c *Capture) {
+	t.Helper()
+	c.p.els["src"].GetStaticPad("src").AddProbe(gst.PadProbeTypeBlock|gst.PadProbeTypeBuffer,
+		func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn { return gst.PadProbeOK })
+}
+
+// waitStall waits for the capture to fail with a stall and checks it does
+// so within the stall timeout plus half a second of blocking the camera.
+func waitStall(t *testing.T, c *Capture, stall time.Duration) {
+	t.Helper()
+	stopped := time.Now()
+	stopCamera(t, c)
+	select {
+	case <-c.Done():
+	case <-time.After(stall + 500*time.Millisecond):
+		t.Fatalf("capture still running %s after the camera stopped (stall timeout %s)", time.Since(stopped), stall)
+	}
+	took := time.Since(stopped)
+	want := fmt.Sprintf("media: camera stalled: no frame for %s", stall)
+	if err := c.Err(); err == nil || err.Error() != want {
+		t.Fatalf("Err() = %v, want %q", err, want)
+	}
+	if took < stall-100*time.Millisecond {
+		t.Errorf("stall reported after %s, before the %s timeout", took, stall)
+	}
+	t.Logf("stall reported %s after the camera stopped", took)
+}
+
+// closeWithin closes c and fails when that takes longer than d.
+func closeWithin(t *testing.T, c *Capture, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { c.Close(); close(done) }()
+	select {
+	case <-done:
+		t.Logf("Close took %s", time.Since(start))
+	case <-time.After(d):
+		t.Fatalf("Close blocked for more than %s with the source blocked", d)
+	}
+}
+
+func TestStalledCameraEndsCapture(t *testing.T) {
+	e := newEngine(t)
+	s := testSpec()
+	s.StallTimeout = time.Second
+	c, err := e.OpenCapture(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Ready():
+	case <-c.Done():
+		t.Fatalf("capture ended before its first frame: %v", c.Err())
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than the timeout: a healthy camera is not stalled
+	select {
+	case <-c.Done():
+		t.Fatalf("a running camera counted as stalled: %v", c.Err())
+	default:
+	}
+	waitStall(t, c, time.Second)
+	closeWithin(t, c, 2*time.Second)
+}
+
+// Without a watchdog, a capture whose source blocks still closes at once.
+func TestCloseWhileCameraBlocked(t *testing.T) {
+	e := newEngine(t)
+	s := testSpec()
+	s.StallTimeout = 0
+	c, err := e.OpenCapture(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.Ready()
+	stopCamera(t, c)
+	time.Sleep(2500 * time.Millisecond)
+	select {
+	case <-c.Done():
+		t.Fatalf("capture ended without a watchdog: %v", c.Err())
+	default:
+	}
+	closeWithin(t, c, 2*time.Second)
+}
+
+func TestStallAfter(t *testing.T) {
+	s := testSpec()
+	s.StallTimeout = 500 * time.Millisecond
+	if d := stallAfter(s, nil); d != 500*time.Millisecond {
+		t.Errorf("30 fps: %s", d)
+	}
+	if d := stallAfter(s, &Choice{Rate: v4l2.Rate{Num: 1, Den: 1}}); d != 3*time.Second {
+		t.Errorf("1 fps camera: %s, want 3 frame intervals", d)
+	}
+	s.StallTimeout = 0
+	if d := stallAfter(s, &Choice{Rate: v4l2.Rate{Num: 1, Den: 1}}); d != 0 {
+		t.Errorf("watchdog off: %s", d)
+	}
+}
 
 // fakeCamera puts a live test pattern where the graph has v4l2src, coded
 // the way the chosen mode says the camera delivers it, so that the rest of
@@ -93,7 +198,7 @@ func luma(img image.Image, x, y int) uint8 {
 }
 
 // A C270-like camera (MJPEG 640x480 at 15 fps only) streamed as 16:9 at
-// 30 fps: decoded, frames doubled, pillar-boxed.
+// 30 fps: decoded, frames doubled, pillar-boxed; then it stalls.
 func TestMJPEGCameraAdaptedToOutput(t *testing.T) {
 	e := newEngine(t)
 	s := v4l2TestSpec(640, 360, 30)
@@ -126,6 +231,7 @@ func TestMJPEGCameraAdaptedToOutput(t *testing.T) {
 	if l := luma(img, 100, 60); l < 100 {
 		t.Errorf("x=100: luma %d, want the pattern's white bar (not stretched over the border)", l)
 	}
+	waitStall(t, c, 2*time.Second)
 }
 
 // Raw 720p at 60 fps scaled down to 360p at 30: half the frames dropped,

@@ -286,29 +286,76 @@ func (e *Engine) start(spec graph.CaptureSpec, g graph.Graph, res graph.Resolved
 		return nil, fmt.Errorf("media: start capture: %w", err)
 	}
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		timer := time.NewTimer(e.FirstFrameTimeout)
-		defer timer.Stop()
-		select {
-		case <-first:
-			close(c.ready)
-		case err := <-p.errc:
-			c.finish(fmt.Errorf("media: capture failed: %w", err))
-			return
-		case <-timer.C:
-			c.finish(fmt.Errorf("media: capture produced no frame within %s", e.FirstFrameTimeout))
-			return
-		case <-c.stopW:
-			return
-		}
-		select {
-		case err := <-p.errc:
-			c.finish(fmt.Errorf("media: capture failed: %w", err))
-		case <-c.stopW:
-		}
-	}()
+	go c.supervise(first, e.FirstFrameTimeout, stallAfter(spec, cam))
 	return c, nil
+}
+
+// stallAfter is how long the camera may go without a frame before the
+// capture fails: the configured StallTimeout, but never less than three
+// of the camera's frame intervals (a 1 fps camera is not stalled after
+// half a second). 0: no watchdog.
+func stallAfter(spec graph.CaptureSpec, cam *graph.Choice) time.Duration {
+	if spec.StallTimeout <= 0 {
+		return 0
+	}
+	fps := float64(spec.Video.FPS)
+	if cam != nil && cam.Rate.Known() {
+		fps = cam.Rate.FPS()
+	}
+	return max(spec.StallTimeout, time.Duration(3*float64(time.Second)/fps))
+}
+
+// stallTick is how often the watchdog looks at the frame count: often
+// enough to notice a stall within an eighth of its timeout, at most 4
+// times a second (one property read each time).
+func stallTick(stall time.Duration) time.Duration {
+	return max(10*time.Millisecond, min(250*time.Millisecond, stall/8))
+}
+
+// supervise ends the capture on a pipeline error, when the first frame
+// does not come within firstTimeout, and, with stall > 0, when the camera
+// delivered frames and then none for stall (a frozen camera, or a dead
+// writer behind a loopback device, gives no error of its own and would
+// leave every output "live" at 0 fps).
+func (c *Capture) supervise(first <-chan struct{}, firstTimeout, stall time.Duration) {
+	defer c.wg.Done()
+	timer := time.NewTimer(firstTimeout)
+	defer timer.Stop()
+	select {
+	case <-first:
+		close(c.ready)
+	case err := <-c.p.errc:
+		c.finish(fmt.Errorf("media: capture failed: %w", err))
+		return
+	case <-timer.C:
+		c.finish(fmt.Errorf("media: capture produced no frame within %s", firstTimeout))
+		return
+	case <-c.stopW:
+		return
+	}
+	var tick <-chan time.Time
+	if stall > 0 {
+		t := time.NewTicker(stallTick(stall))
+		defer t.Stop()
+		tick = t.C
+	}
+	last, moved := c.cameraFrames(), time.Now()
+	for {
+		select {
+		case err := <-c.p.errc:
+			c.finish(fmt.Errorf("media: capture failed: %w", err))
+			return
+		case <-c.stopW:
+			return
+		case now := <-tick:
+			if n := c.cameraFrames(); n != last {
+				last, moved = n, now
+			} else if now.Sub(moved) >= stall {
+				c.finish(fmt.Errorf("media: camera stalled: no frame for %s", stall))
+				return
+			}
+		}
+	}
 }
 
 // Ready is closed when the first encoded frame has come out.

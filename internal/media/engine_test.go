@@ -24,6 +24,8 @@ func testSpec() CaptureSpec {
 		Video: VideoSpec{Source: VideoTest, Width: 640, Height: 360, FPS: 30, BitrateKbps: 800, KeyframeSec: 2, Encoder: EncoderX264, Preset: "ultrafast"},
 		Audio: AudioSpec{Source: AudioTest, BitrateKbps: 128},
 		Slots: 3,
+		// The production default: every test runs under the stall watchdog.
+		StallTimeout: 2 * time.Second,
 	}
 }
 

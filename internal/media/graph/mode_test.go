@@ -265,7 +265,7 @@ func TestCaptureGraphV4L2NeedsAValidMode(t *testing.T) {
 	}
 }
 
-func TestValidateInputs(t *testing.T) {
+func TestValidateInputsAndStallTimeout(t *testing.T) {
 	for _, in := range []InputFormat{InputAuto, InputRaw, InputMJPEG, InputH264} {
 		if err := v4l2Spec(video(in, 1280, 720, 30)).Validate(); err != nil {
 			t.Errorf("%s: %v", in, err)
@@ -275,5 +275,10 @@ func TestValidateInputs(t *testing.T) {
 		if err := v4l2Spec(video(in, 1280, 720, 30)).Validate(); err == nil {
 			t.Errorf("input %q accepted", in)
 		}
+	}
+	s := spec()
+	s.StallTimeout = -1
+	if err := s.Validate(); err == nil {
+		t.Error("negative stall timeout accepted")
 	}
 }

@@ -79,6 +79,10 @@ type CaptureSpec struct {
 	Audio AudioSpec
 	// Slots is how many outputs (destinations, recorders) can attach at once.
 	Slots int
+	// StallTimeout ends a capture whose camera delivered frames and then
+	// none for this long (0: never). A frozen camera or a dead writer
+	// behind a loopback device gives no error of its own.
+	StallTimeout time.Duration
 }
 
 // Presets are the x264 speed presets offered. ultrafast gives Constrained
@@ -152,6 +156,9 @@ func (s CaptureSpec) Validate() error {
 	}
 	if s.Slots < 1 || s.Slots > 16 {
 		add("slots %d must be within 1..16", s.Slots)
+	}
+	if s.StallTimeout < 0 {
+		add("stall timeout %s must not be negative", s.StallTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -351,8 +351,8 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 		case <-ready:
 			ready = nil
 			res := capture.Resolved()
-			r.log.Info("camera running", "encoder", res.Encoder, "audio", r.dev.spec.Audio.Device)
-			r.emit(ctx, event{state: CaptureRunning, encoder: res.Encoder})
+			r.log.Info("camera running", "encoder", res.Encoder, "mode", res.Mode, "audio", r.dev.spec.Audio.Device)
+			r.emit(ctx, event{state: CaptureRunning, encoder: res.Encoder, mode: res.Mode})
 		case d := <-r.devc:
 			r.dev = d // a new spec (another microphone) applies at the next start
 			if !d.present {

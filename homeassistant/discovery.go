@@ -227,7 +227,8 @@ func (b builder) cameraStream(c Camera) entity {
 	e.config["payload_off"] = "OFF"
 	e.config["optimistic"] = false
 	e.config["icon"] = "mdi:broadcast"
-	// The camera's state JSON (capture, encoder, last_error) as attributes.
+	// The camera's state JSON (capture, encoder, mode, device, mic,
+	// last_error) as attributes.
 	e.config["json_attributes_topic"] = b.topics.CameraState(c.Name)
 	return e
 }
@@ -241,6 +242,9 @@ func (b builder) cameraCapture(c Camera) entity {
 	e.config["options"] = captureOptions
 	e.config["entity_category"] = "diagnostic"
 	e.config["icon"] = "mdi:camera"
+	// What the camera was opened as: device, mode ("mjpeg 640x480@15 →
+	// 1280x720@30"), microphone, plugged in or not, the last error.
+	e.config["json_attributes_topic"] = b.topics.CameraState(c.Name)
 	return e
 }
 

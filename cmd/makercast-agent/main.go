@@ -17,11 +17,13 @@ import (
 	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/homeassistant"
 	"github.com/makercast/makercast/internal/config"
+	"github.com/makercast/makercast/internal/devices"
 	"github.com/makercast/makercast/internal/media"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
 	"github.com/makercast/makercast/internal/store"
 	"github.com/makercast/makercast/internal/telemetry"
+	"github.com/makercast/makercast/internal/v4l2"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -58,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	host, _ := os.Hostname()
-	cfg, err := config.Load(os.LookupEnv, os.DirFS("/"), host)
+	cfg, err := config.Load(os.LookupEnv, host)
 	if err != nil {
 		return err
 	}
@@ -69,10 +71,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	topics := agent.NewTopics(cfg.TopicPrefix, cfg.DeviceID)
 	engine := media.NewEngine(log.With("component", "media"))
+	cameras := cfg.AgentCameras()
+	// The machine's cameras and microphones are watched when cameras are
+	// found automatically, take their microphone from the machine, or are
+	// USB cameras (a replug retries at once).
+	var watcher *devices.Watcher
+	var inv agent.Inventory
+	watch := cfg.AutoCameras
+	for _, c := range cameras {
+		watch = watch || c.AutoMic || c.Spec.Video.Source == graph.VideoV4L2
+	}
+	if watch {
+		scanner := &devices.Scanner{Root: os.DirFS("/"), Query: queryNode}
+		watcher = &devices.Watcher{Scanner: scanner, Log: log.With("component", "devices")}
+		if inv, err = scanner.Scan(); err != nil {
+			log.Warn("reading devices", "err", err)
+		}
+	}
 	device := homeassistant.Device{ID: cfg.DeviceID, Name: cfg.DeviceName, Model: telemetry.BoardModel(os.DirFS("/")), SWVersion: version}
 	var client *mqtt.Client
 	ag, err := agent.New(agent.Settings{
-		Topics: topics, Cameras: cfg.AgentCameras(), Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
+		Topics: topics, Cameras: cameras, AutoCameras: cfg.AgentAutoCameras(), Devices: inv,
+		Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
 		Timelapse: cfg.AgentTimelapse(),
@@ -95,6 +115,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for _, c := range cfg.CameraList {
 		log.Info("camera", "name", c.Name, "source", c.Source, "device", c.Device)
 	}
+	for _, d := range inv.Cameras {
+		log.Info("camera found", "device", d.String())
+	}
+	for _, m := range inv.Mics {
+		log.Info("microphone found", "device", m.Device, "card", m.Card, "bus", m.Bus)
+	}
 	for _, d := range cfg.DestinationList {
 		log.Info("destination", "name", d.Name, "camera", d.Camera, "url", d.Display())
 	}
@@ -104,7 +130,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer mcancel()
 	merr := make(chan error, 1)
 	go func() { merr <- client.Run(mctx) }()
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		if watcher != nil {
+			_ = watcher.Run(wctx, inv, ag.DevicesChanged)
+		}
+	}()
 	aerr := ag.Run(ctx)
+	wcancel()
+	<-wdone
 	mcancel()
 	if err := <-merr; err != nil {
 		return err
@@ -121,6 +157,15 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// queryNode asks a video node what it is, for the device scanner.
+func queryNode(dev string) (devices.Node, error) {
+	c, err := v4l2.QueryCap(dev)
+	if err != nil {
+		return devices.Node{}, err
+	}
+	return devices.Node{Card: c.Card, Bus: c.BusInfo, Capture: c.CanCapture()}, nil
 }
 
 // mediaAdapter gives the engine's concrete capture the agent's interface.

@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,7 +40,9 @@ type Spec struct {
 	TopicPrefix      string        `envconfig:"TOPIC_PREFIX" default:"makercast" desc:"first level of every MQTT topic"`
 	HADiscovery      bool          `envconfig:"HA_DISCOVERY" default:"true" desc:"publish Home Assistant MQTT discovery"`
 	HADiscoveryPref  string        `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
-	Cameras          string        `envconfig:"CAMERAS" default:"auto" desc:"auto, test, or name=source list: cam=v4l2:/dev/video0[:mjpeg|raw|h264], pi=libcamera, demo=test"`
+	Cameras          string        `envconfig:"CAMERAS" default:"auto" desc:"auto (every camera plugged in, now or later), test, or name=source list: cam=v4l2:/dev/video0[:auto|raw|mjpeg|h264], pi=libcamera, demo=test"`
+	CameraH264       bool          `envconfig:"CAMERA_H264" default:"false" desc:"use a camera's own H.264 (C920) when it has it: no re-encoding, but no snapshots, bitrate or keyframe control"`
+	CameraStall      time.Duration `envconfig:"CAMERA_STALL_TIMEOUT" default:"2s" desc:"a running camera that delivers no frame for this long has failed and is restarted (0s: never)"`
 	StreamURL        string        `envconfig:"STREAM_URL" desc:"one destination: rtmp:// or rtmps:// server URL (the key is appended)"`
 	StreamKey        secret.Secret `envconfig:"STREAM_KEY" desc:"stream key for STREAM_URL (secret)"`
 	StreamKeyFile    string        `envconfig:"STREAM_KEY_FILE" desc:"file holding the stream key, instead of STREAM_KEY"`
@@ -55,7 +55,7 @@ type Spec struct {
 	KeyframeInterval time.Duration `envconfig:"KEYFRAME_INTERVAL" default:"2s" desc:"time between keyframes (platforms ask for 2s)"`
 	VideoEncoder     string        `envconfig:"VIDEO_ENCODER" default:"auto" desc:"auto (hardware v4l2h264enc when present), x264 or v4l2"`
 	X264Preset       string        `envconfig:"X264_PRESET" default:"veryfast" desc:"x264 speed preset: ultrafast (Constrained Baseline), superfast, veryfast, faster, fast (Main)"`
-	Audio            string        `envconfig:"AUDIO" default:"auto" desc:"auto, none (silent AAC track), test (tone), or alsa:<device> such as alsa:plughw:1,0"`
+	Audio            string        `envconfig:"AUDIO" default:"auto" desc:"auto (each camera's own microphone, else a free one), none (silent AAC track), test (tone), or alsa:<device> such as alsa:plughw:CARD=C920,DEV=0"`
 	AudioBitrate     int           `envconfig:"AUDIO_BITRATE" default:"128" desc:"AAC bitrate in kbit/s"`
 	MaxOutputs       int           `envconfig:"MAX_OUTPUTS" default:"6" desc:"destinations one camera can feed at once"`
 	SnapshotQuality  int           `envconfig:"SNAPSHOT_QUALITY" default:"85" desc:"default JPEG quality of snapshots (1-100)"`
@@ -79,15 +79,16 @@ type Camera struct {
 	Name   string
 	Source string // test, v4l2, libcamera
 	Device string
-	Input  string // v4l2: mjpeg, raw, h264
+	Input  string // v4l2: auto, raw, mjpeg, h264
 }
 
 // Config is the validated configuration.
 type Config struct {
 	Spec
 	MQTTPasswordValue secret.Secret
-	// AudioSource is Audio with auto resolved: none, test or alsa:<device>.
-	AudioSource     string
+	// AutoCameras is true for MAKERCAST_CAMERAS=auto: the cameras are the
+	// ones plugged in (internal/devices), and CameraList is empty.
+	AutoCameras     bool
 	CameraList      []Camera
 	DestinationList []agent.Destination
 }
@@ -100,16 +101,18 @@ var (
 	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	haPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-	devPattern    = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]{1,64}$`)
+	devPattern    = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:-]{1,128}$`)
 	libcamPattern = regexp.MustCompile(`^[A-Za-z0-9 /_.@-]{0,128}$`)
 	alsaPattern   = regexp.MustCompile(`^[A-Za-z0-9_:,=.-]{1,64}$`)
-	pcmPattern    = regexp.MustCompile(`^pcmC(\d+)D(\d+)c$`)
+	// A bare word after the device is meant as its input format (a udev
+	// link's own colons are followed by dotted numbers and dashes).
+	formatWord = regexp.MustCompile(`^[a-z0-9]+$`)
 )
 
 // Load reads and validates the configuration. env is os.LookupEnv in the
-// agent; devices is the filesystem root used to auto-detect cameras and
-// microphones (os.DirFS("/") in the agent); hostname gives the default id.
-func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
+// agent; hostname gives the default id. Cameras and microphones are not
+// looked for here: with auto, the agent finds them as they are plugged in.
+func Load(env Env, hostname string) (*Config, error) {
 	var spec Spec
 	// envconfig reads the process environment; env must see the same
 	// variables (os.LookupEnv). Tests set them with t.Setenv.
@@ -151,11 +154,16 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 	if !haPattern.MatchString(c.HADiscoveryPref) || len(c.HADiscoveryPref) > 64 {
 		bad("HA_DISCOVERY_PREFIX", "%q is not a valid topic prefix", c.HADiscoveryPref)
 	}
-	cams, err := parseCameras(c.Cameras, devices)
-	if err != nil {
+	if c.Cameras == "auto" {
+		c.AutoCameras = true
+	} else if cams, err := parseCameras(c.Cameras); err != nil {
 		bad("CAMERAS", "%v", err)
+	} else {
+		c.CameraList = cams
 	}
-	c.CameraList = cams
+	if c.CameraStall != 0 && (c.CameraStall < 500*time.Millisecond || c.CameraStall > time.Minute) {
+		bad("CAMERA_STALL_TIMEOUT", "%s must be 0s (never) or within 500ms..1m", c.CameraStall)
+	}
 	checkRange := func(key string, v, lo, hi int) {
 		if v < lo || v > hi {
 			bad(key, "%d is out of range %d..%d", v, lo, hi)
@@ -208,10 +216,8 @@ func Load(env Env, devices fs.FS, hostname string) (*Config, error) {
 	default:
 		bad("X264_PRESET", "%q must be ultrafast, superfast, veryfast, faster or fast", c.X264Preset)
 	}
-	if a, err := resolveAudio(c.Audio, devices); err != nil {
+	if err := checkAudio(c.Audio); err != nil {
 		bad("AUDIO", "%v", err)
-	} else {
-		c.AudioSource = a
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -281,15 +287,8 @@ func SanitiseID(host string) string {
 	return s
 }
 
-func parseCameras(v string, devices fs.FS) ([]Camera, error) {
-	switch v {
-	case "auto":
-		cams := detectCameras(devices)
-		if len(cams) == 0 {
-			return nil, errors.New("auto: no camera found (no /sys/class/video4linux capture device); set it to test for a test pattern")
-		}
-		return cams, nil
-	case "test":
+func parseCameras(v string) ([]Camera, error) {
+	if v == "test" {
 		return []Camera{{Name: "test", Source: "test"}}, nil
 	}
 	var cams []Camera
@@ -319,20 +318,19 @@ func parseCameras(v string, devices fs.FS) ([]Camera, error) {
 				return nil, fmt.Errorf("camera %q: libcamera camera name %q has unexpected characters", name, cam.Device)
 			}
 		case "v4l2":
-			if len(parts) < 2 || len(parts) > 3 {
-				return nil, fmt.Errorf("camera %q: want v4l2:/dev/videoN[:mjpeg|raw|h264]", name)
-			}
-			cam.Device, cam.Input = parts[1], "mjpeg"
-			if len(parts) == 3 {
-				cam.Input = parts[2]
+			// The device may itself hold colons (/dev/v4l/by-path/...-usb-0:1.2:1.0-video-index0):
+			// a last part that names a format is the format.
+			cam.Device, cam.Input = strings.Join(parts[1:], ":"), "auto"
+			if n := len(parts); n > 2 {
+				switch last := parts[n-1]; {
+				case last == "auto", last == "raw", last == "mjpeg", last == "h264":
+					cam.Device, cam.Input = strings.Join(parts[1:n-1], ":"), last
+				case formatWord.MatchString(last):
+					return nil, fmt.Errorf("camera %q: input %q must be auto, raw, mjpeg or h264", name, last)
+				}
 			}
 			if !devPattern.MatchString(cam.Device) {
-				return nil, fmt.Errorf("camera %q: device %q is not a /dev path", name, cam.Device)
-			}
-			switch cam.Input {
-			case "mjpeg", "raw", "h264":
-			default:
-				return nil, fmt.Errorf("camera %q: input %q must be mjpeg, raw or h264", name, cam.Input)
+				return nil, fmt.Errorf("camera %q: want v4l2:/dev/videoN[:auto|raw|mjpeg|h264]; %q is not a /dev path", name, cam.Device)
 			}
 		default:
 			return nil, fmt.Errorf("camera %q: source %q must be test, v4l2 or libcamera", name, parts[0])
@@ -342,65 +340,18 @@ func parseCameras(v string, devices fs.FS) ([]Camera, error) {
 	return cams, nil
 }
 
-// detectCameras looks at sys/class/video4linux: the Pi camera (unicam)
-// means libcamera; every other primary (index 0) node that is not one of the
-// Pi's codec/ISP devices is a USB webcam.
-func detectCameras(devices fs.FS) []Camera {
-	entries, err := fs.ReadDir(devices, "sys/class/video4linux")
-	if err != nil {
-		return nil
-	}
-	var cams []Camera
-	libcam := false
-	for _, e := range entries {
-		dir := "sys/class/video4linux/" + e.Name()
-		name, _ := fs.ReadFile(devices, dir+"/name")
-		index, _ := fs.ReadFile(devices, dir+"/index")
-		n := strings.TrimSpace(string(name))
-		switch {
-		case strings.HasPrefix(n, "unicam"), strings.HasPrefix(n, "rp1-cfe"):
-			libcam = true
-			continue
-		case strings.HasPrefix(n, "bcm2835"), strings.HasPrefix(n, "rpivid"), strings.HasPrefix(n, "pispbe"), strings.HasPrefix(n, "rpi-hevc"):
-			continue
-		}
-		if strings.TrimSpace(string(index)) != "0" {
-			continue
-		}
-		cams = append(cams, Camera{Name: fmt.Sprintf("usb%d", len(cams)), Source: "v4l2", Device: "/dev/" + e.Name(), Input: "mjpeg"})
-	}
-	sort.Slice(cams, func(i, j int) bool { return cams[i].Device < cams[j].Device })
-	for i := range cams {
-		cams[i].Name = fmt.Sprintf("usb%d", i)
-	}
-	if libcam {
-		cams = append([]Camera{{Name: "picam", Source: "libcamera"}}, cams...)
-	}
-	return cams
-}
-
-// resolveAudio turns auto into alsa:<first capture device> or none.
-func resolveAudio(v string, devices fs.FS) (string, error) {
+// checkAudio checks MAKERCAST_AUDIO.
+func checkAudio(v string) error {
 	switch {
-	case v == "none", v == "test":
-		return v, nil
-	case v == "auto":
-		entries, err := fs.ReadDir(devices, "dev/snd")
-		if err == nil {
-			for _, e := range entries {
-				if m := pcmPattern.FindStringSubmatch(e.Name()); m != nil {
-					return fmt.Sprintf("alsa:plughw:%s,%s", m[1], m[2]), nil
-				}
-			}
-		}
-		return "none", nil
+	case v == "auto", v == "none", v == "test":
+		return nil
 	case strings.HasPrefix(v, "alsa:"):
 		if !alsaPattern.MatchString(strings.TrimPrefix(v, "alsa:")) {
-			return "", fmt.Errorf("%q: the ALSA device has unexpected characters", v)
+			return fmt.Errorf("%q: the ALSA device has unexpected characters", v)
 		}
-		return v, nil
+		return nil
 	}
-	return "", fmt.Errorf("%q must be auto, none, test or alsa:<device>", v)
+	return fmt.Errorf("%q must be auto, none, test or alsa:<device>", v)
 }
 
 func (c *Config) loadDestinations(env Env) ([]agent.Destination, []error) {
@@ -428,7 +379,10 @@ func (c *Config) loadDestinations(env Env) ([]agent.Destination, []error) {
 			for _, cc := range c.CameraList {
 				found = found || cc.Name == cam
 			}
-			if !found {
+			switch {
+			case c.AutoCameras && !agent.ValidName(cam):
+				errs = append(errs, fmt.Errorf("config: %s: %q is not a camera name", destVar(name, "CAMERA"), cam))
+			case !c.AutoCameras && !found:
 				errs = append(errs, fmt.Errorf("config: %s: no camera named %q", destVar(name, "CAMERA"), cam))
 			}
 		}
@@ -516,7 +470,7 @@ func Help(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY\t\tstream key of destination <name> from %s_DESTINATIONS (secret)\n", Prefix, Prefix)
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY_FILE\t\tfile holding that key\n", Prefix)
-	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_CAMERA\t(first camera)\tcamera that feeds destination <name>\n", Prefix)
+	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_CAMERA\t(first camera)\tcamera that feeds destination <name> (with CAMERAS=auto, the first one found)\n", Prefix)
 	tw.Flush()
 }
 
@@ -534,26 +488,53 @@ func (c *Config) AgentTimelapse() agent.TimelapseSettings {
 // AgentCameras turns the configured cameras into the agent's, each with its
 // capture spec.
 func (c *Config) AgentCameras() []agent.Camera {
-	audio := graph.AudioSpec{Source: graph.AudioSilence, BitrateKbps: c.AudioBitrate}
-	switch {
-	case c.AudioSource == "test":
-		audio.Source = graph.AudioTest
-	case strings.HasPrefix(c.AudioSource, "alsa:"):
-		audio.Source, audio.Device = graph.AudioALSA, strings.TrimPrefix(c.AudioSource, "alsa:")
-	}
 	var out []agent.Camera
 	for _, cam := range c.CameraList {
-		v := graph.VideoSpec{
-			Source: graph.VideoSource(cam.Source), Device: cam.Device, Input: graph.InputFormat(cam.Input),
-			Width: c.VideoWidth, Height: c.VideoHeight, FPS: c.VideoFPS, BitrateKbps: c.VideoBitrate,
-			KeyframeSec: int(c.KeyframeInterval / time.Second), Encoder: graph.Encoder(c.VideoEncoder), Preset: c.X264Preset,
+		v := c.videoSpec()
+		v.Source, v.Device, v.Input = graph.VideoSource(cam.Source), cam.Device, graph.InputFormat(cam.Input)
+		ac := agent.Camera{Name: cam.Name, Spec: graph.CaptureSpec{Video: v, Audio: c.audioSpec(), Slots: c.MaxOutputs, StallTimeout: c.CameraStall}}
+		switch {
+		case cam.Source == "test" && c.Audio == "auto":
+			ac.Spec.Audio.Source = graph.AudioTest // the test camera gets the test tone unless told otherwise
+		case c.Audio == "auto":
+			ac.AutoMic = true
 		}
-		a := audio
-		// The test camera gets the test tone unless told otherwise.
-		if cam.Source == "test" && c.Audio == "auto" {
-			a.Source = graph.AudioTest
-		}
-		out = append(out, agent.Camera{Name: cam.Name, Spec: graph.CaptureSpec{Video: v, Audio: a, Slots: c.MaxOutputs}})
+		out = append(out, ac)
 	}
 	return out
+}
+
+// AgentAutoCameras is the template for the cameras the agent finds
+// (MAKERCAST_CAMERAS=auto), or nil.
+func (c *Config) AgentAutoCameras() *agent.AutoCameras {
+	if !c.AutoCameras {
+		return nil
+	}
+	v := c.videoSpec()
+	v.Source, v.Input = graph.VideoV4L2, graph.InputAuto
+	return &agent.AutoCameras{
+		Spec:    graph.CaptureSpec{Video: v, Audio: c.audioSpec(), Slots: c.MaxOutputs, StallTimeout: c.CameraStall},
+		AutoMic: c.Audio == "auto",
+	}
+}
+
+func (c *Config) videoSpec() graph.VideoSpec {
+	return graph.VideoSpec{
+		Width: c.VideoWidth, Height: c.VideoHeight, FPS: c.VideoFPS, BitrateKbps: c.VideoBitrate,
+		KeyframeSec: int(c.KeyframeInterval / time.Second), Encoder: graph.Encoder(c.VideoEncoder), Preset: c.X264Preset,
+		PreferH264: c.CameraH264,
+	}
+}
+
+// audioSpec is the configured sound; auto starts silent (the agent puts in
+// each camera's microphone).
+func (c *Config) audioSpec() graph.AudioSpec {
+	a := graph.AudioSpec{Source: graph.AudioSilence, BitrateKbps: c.AudioBitrate}
+	switch {
+	case c.Audio == "test":
+		a.Source = graph.AudioTest
+	case strings.HasPrefix(c.Audio, "alsa:"):
+		a.Source, a.Device = graph.AudioALSA, strings.TrimPrefix(c.Audio, "alsa:")
+	}
+	return a
 }

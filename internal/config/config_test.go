@@ -1,12 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 )
 
@@ -25,11 +25,9 @@ func setEnv(t *testing.T, env map[string]string) {
 	}
 }
 
-var noDevices = fstest.MapFS{}
-
 func TestDefaults(t *testing.T) {
 	setEnv(t, map[string]string{"MAKERCAST_CAMERAS": "test"})
-	c, err := Load(os.LookupEnv, noDevices, "Makerspace-Pi.local")
+	c, err := Load(os.LookupEnv, "Makerspace-Pi.local")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +40,8 @@ func TestDefaults(t *testing.T) {
 	if c.VideoWidth != 1280 || c.VideoHeight != 720 || c.VideoFPS != 30 || c.VideoBitrate != 2500 || c.KeyframeInterval != 2*time.Second {
 		t.Errorf("video defaults: %+v", c.Spec)
 	}
-	if c.AudioSource != "none" || len(c.DestinationList) != 0 {
-		t.Errorf("audio %q, destinations %v", c.AudioSource, c.DestinationList)
+	if c.Audio != "auto" || len(c.DestinationList) != 0 || c.CameraStall != 2*time.Second || c.CameraH264 {
+		t.Errorf("audio %q, destinations %v, stall %s, h264 %v", c.Audio, c.DestinationList, c.CameraStall, c.CameraH264)
 	}
 	cams := c.AgentCameras()
 	if len(cams) != 1 || cams[0].Spec.Audio.Source != "test" || cams[0].Spec.Video.KeyframeSec != 2 || cams[0].Spec.Slots != 6 {
@@ -66,7 +64,7 @@ func TestDestinations(t *testing.T) {
 		"MAKERCAST_DESTINATION_CLUB_KEY":    "hall",
 		"MAKERCAST_DESTINATION_CLUB_CAMERA": "b",
 	})
-	c, err := Load(os.LookupEnv, noDevices, "pi")
+	c, err := Load(os.LookupEnv, "pi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +109,9 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k", "MAKERCAST_DESTINATION_A_CAMERA": "nope"}, "MAKERCAST_DESTINATION_A_CAMERA"},
 		{map[string]string{"MAKERCAST_DESTINATIONS": "a=rtmp://x/l/1,b=rtmp://x/l/2", "MAKERCAST_MAX_OUTPUTS": "1"}, "MAKERCAST_MAX_OUTPUTS"},
 		{map[string]string{"MAKERCAST_LOG_LEVEL": "loud"}, "MAKERCAST_LOG_LEVEL"},
+		{map[string]string{"MAKERCAST_CAMERA_STALL_TIMEOUT": "100ms"}, "MAKERCAST_CAMERA_STALL_TIMEOUT"},
+		{map[string]string{"MAKERCAST_CAMERAS": "x=v4l2:/dev/video0:yuv"}, "MAKERCAST_CAMERAS"},
+		{map[string]string{"MAKERCAST_CAMERAS": "auto", "MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k", "MAKERCAST_DESTINATION_A_CAMERA": "No Such"}, "MAKERCAST_DESTINATION_A_CAMERA"},
 	}
 	for _, c := range cases {
 		env := map[string]string{"MAKERCAST_CAMERAS": "test"}
@@ -118,7 +119,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 			env[k] = v
 		}
 		setEnv(t, env)
-		_, err := Load(os.LookupEnv, noDevices, "pi")
+		_, err := Load(os.LookupEnv, "pi")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want it to name %s", c.env, err, c.want)
 		}
@@ -130,41 +131,63 @@ func TestErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
-func TestAutoDetect(t *testing.T) {
-	// The shape of /sys/class/video4linux on a Pi 4 with a camera module
-	// and a USB webcam (each node: name, index), and /dev/snd with a USB mic.
-	pi4 := fstest.MapFS{
-		"sys/class/video4linux/video0/name":   {Data: []byte("unicam-image\n")},
-		"sys/class/video4linux/video0/index":  {Data: []byte("0\n")},
-		"sys/class/video4linux/video1/name":   {Data: []byte("HD Pro Webcam C920\n")},
-		"sys/class/video4linux/video1/index":  {Data: []byte("0\n")},
-		"sys/class/video4linux/video2/name":   {Data: []byte("HD Pro Webcam C920\n")},
-		"sys/class/video4linux/video2/index":  {Data: []byte("1\n")},
-		"sys/class/video4linux/video10/name":  {Data: []byte("bcm2835-codec-decode\n")},
-		"sys/class/video4linux/video10/index": {Data: []byte("0\n")},
-		"sys/class/video4linux/video11/name":  {Data: []byte("bcm2835-codec-encode\n")},
-		"sys/class/video4linux/video11/index": {Data: []byte("0\n")},
-		"dev/snd/pcmC1D0c":                    {Data: nil},
-		"dev/snd/pcmC0D0p":                    {Data: nil},
+// With auto, nothing is looked for at start-up (the agent finds cameras as
+// they come): the config gives the template for the cameras found, and
+// destinations without a camera wait for the first one.
+func TestAutoCameras(t *testing.T) {
+	setEnv(t, map[string]string{
+		"MAKERCAST_STREAM_URL": "rtmp://x/live/k", "MAKERCAST_DESTINATIONS": "club=rtmp://y/live/k",
+		"MAKERCAST_DESTINATION_CLUB_CAMERA": "hd_pro_webcam_c920", "MAKERCAST_CAMERA_H264": "true",
+		"MAKERCAST_CAMERA_STALL_TIMEOUT": "3s",
+	})
+	c, err := Load(os.LookupEnv, "pi")
+	if err != nil {
+		t.Fatal(err)
 	}
-	setEnv(t, nil)
-	c, err := Load(os.LookupEnv, pi4, "pi")
+	if !c.AutoCameras || len(c.CameraList) != 0 || len(c.AgentCameras()) != 0 {
+		t.Fatalf("auto: %v, cameras %v", c.AutoCameras, c.CameraList)
+	}
+	tmpl := c.AgentAutoCameras()
+	if tmpl == nil || !tmpl.AutoMic || tmpl.Spec.Video.Source != "v4l2" || tmpl.Spec.Video.Input != "auto" ||
+		!tmpl.Spec.Video.PreferH264 || tmpl.Spec.StallTimeout != 3*time.Second || tmpl.Spec.Audio.Source != "silence" {
+		t.Errorf("template %+v", tmpl)
+	}
+	cams := map[string]string{}
+	for _, d := range c.DestinationList {
+		cams[d.Name] = d.Camera
+	}
+	if cams["main"] != "" || cams["club"] != "hd_pro_webcam_c920" {
+		t.Errorf("destination cameras %v", cams)
+	}
+}
+
+func TestCameraList(t *testing.T) {
+	setEnv(t, map[string]string{
+		"MAKERCAST_CAMERAS": "a=v4l2:/dev/video0,b=v4l2:/dev/v4l/by-path/platform-fd500000.pcie-usb-0:1.2:1.0-video-index0:mjpeg," +
+			"c=v4l2:/dev/v4l/by-id/usb-046d_C270-video-index0,pi=libcamera,t=test",
+		"MAKERCAST_AUDIO": "auto",
+	})
+	c, err := Load(os.LookupEnv, "pi")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, cam := range c.CameraList {
-		got = append(got, cam.Name+"="+cam.Source+":"+cam.Device)
+	for _, cam := range c.AgentCameras() {
+		got = append(got, fmt.Sprintf("%s=%s:%s:%s mic=%v audio=%s", cam.Name, cam.Spec.Video.Source, cam.Spec.Video.Device,
+			cam.Spec.Video.Input, cam.AutoMic, cam.Spec.Audio.Source))
 	}
-	if strings.Join(got, " ") != "picam=libcamera: usb0=v4l2:/dev/video1" {
-		t.Errorf("cameras %v", got)
+	want := []string{
+		"a=v4l2:/dev/video0:auto mic=true audio=silence",
+		"b=v4l2:/dev/v4l/by-path/platform-fd500000.pcie-usb-0:1.2:1.0-video-index0:mjpeg mic=true audio=silence",
+		"c=v4l2:/dev/v4l/by-id/usb-046d_C270-video-index0:auto mic=true audio=silence",
+		"pi=libcamera:: mic=true audio=silence",
+		"t=test:: mic=false audio=test",
 	}
-	if c.AudioSource != "alsa:plughw:1,0" {
-		t.Errorf("audio %q", c.AudioSource)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cameras\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	setEnv(t, nil)
-	if _, err := Load(os.LookupEnv, noDevices, "pi"); err == nil || !strings.Contains(err.Error(), "MAKERCAST_CAMERAS") {
-		t.Errorf("no camera: err = %v", err)
+	if c.AgentAutoCameras() != nil {
+		t.Error("a camera list gave an auto template")
 	}
 }
 

@@ -105,6 +105,9 @@ const USB2RawPixelRate = 640 * 480 * 30
 // drops frames to reach it. When no mode fits the request at all, the
 // error names what the camera offers.
 func ChooseMode(offered []v4l2.Mode, v VideoSpec, usb bool) (Choice, error) {
+	if v.Width <= 0 || v.Height <= 0 || v.FPS <= 0 {
+		return Choice{}, fmt.Errorf("graph: output %dx%d@%d is not a video size", v.Width, v.Height, v.FPS)
+	}
 	byFormat := map[v4l2.Format][]Choice{}
 	for _, m := range offered {
 		if m.Width <= 0 || m.Height <= 0 {

@@ -210,8 +210,8 @@ func better(a, b Choice, v VideoSpec, usb bool) bool {
 			return area(a) < area(b)
 		}
 	} else {
-		// The least upscaling: the larger share of the output's width or
-		// height the picture fills (compared as fractions).
+		// The least upscaling: the larger share of the output the picture
+		// fills in its tighter dimension.
 		if sa, sb := fill(a, v), fill(b, v); sa != sb {
 			return sa > sb
 		}

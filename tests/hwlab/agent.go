@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +33,9 @@ type Agent struct {
 	Base string
 	// Env is every MAKERCAST_ variable the agent was started with.
 	Env map[string]string
-	// LogPath is the agent's log (stdout and stderr); its tail is logged
-	// when the test fails.
+	// LogPath is the agent's log (stdout and stderr): in the VM's output
+	// directory (LAB_OUT), so the host keeps it, else in a temp dir. Its
+	// tail is logged when the test fails.
 	LogPath string
 
 	t    testing.TB
@@ -55,6 +57,10 @@ func StartAgent(t testing.TB, env map[string]string) *Agent {
 		t.Fatalf("hwlab: %s is missing: run `make build`", bin)
 	}
 	dir := t.TempDir()
+	logDir := dir
+	if out := os.Getenv("LAB_OUT"); out != "" {
+		logDir = out // kept for the host: <cache>/lab/out/<job>/
+	}
 	full := map[string]string{
 		"MAKERCAST_DEVICE_ID":     DeviceID,
 		"MAKERCAST_MEDIA_DIR":     filepath.Join(dir, "media"),
@@ -68,7 +74,12 @@ func StartAgent(t testing.TB, env map[string]string) *Agent {
 	for k, v := range env {
 		full[k] = v
 	}
-	a := &Agent{Base: "makercast/" + DeviceID, Env: full, LogPath: filepath.Join(dir, "agent.log"), t: t, done: make(chan struct{})}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	logPath := filepath.Join(logDir, name+".agent.log")
+	for n := 2; Exists(logPath); n++ { // a second agent in the same test
+		logPath = filepath.Join(logDir, fmt.Sprintf("%s.agent-%d.log", name, n))
+	}
+	a := &Agent{Base: "makercast/" + DeviceID, Env: full, LogPath: logPath, t: t, done: make(chan struct{})}
 	if _, ok := env["MAKERCAST_MQTT_URL"]; !ok {
 		a.Broker = testenv.StartMosquitto(t)
 		full["MAKERCAST_MQTT_URL"] = a.Broker.URL

@@ -29,6 +29,7 @@ if [ "${LAB_UDEV:-1}" != 0 ]; then
 	fi
 	echo "HWLAB: udev up at $(up)s"
 fi
+export LAB_OUT="$O"        # tests may leave files for the host here (StartAgent's logs)
 cd "${LAB_DIR:-/}" || echo "HWLAB: no directory $LAB_DIR"
 if [ -n "${LAB_SCRIPT:-}" ]; then
 	sh "$LAB_SCRIPT" > "$O/log" 2>&1

@@ -10,6 +10,7 @@ import (
 	"go/build/constraint"
 	"go/parser"
 	"go/token"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +48,15 @@ func TestLab(t *testing.T) {
 		t.Fatalf("hwlab: no guest tests to run (HWLAB_GUEST_PKGS=%q, HWLAB_RUN=%q)", strings.Join(cfg.pkgs, " "), cfg.run)
 	}
 	prev := loadDurations(cfg)
-	// Longest first (as last measured): two VMs at a time finish sooner.
-	sort.SliceStable(jobs, func(i, k int) bool { return prev[jobs[i].name] > prev[jobs[k].name] })
+	// Longest first, as last measured (new ones first: they may be long):
+	// two VMs at a time finish sooner.
+	last := func(j job) float64 {
+		if d, ok := prev[j.name]; ok {
+			return d
+		}
+		return math.Inf(1)
+	}
+	sort.SliceStable(jobs, func(i, k int) bool { return last(jobs[i]) > last(jobs[k]) })
 
 	start := time.Now()
 	results := make([]result, len(jobs))
@@ -203,19 +211,21 @@ func guestPkgs(repo string) ([]string, error) {
 	return pkgs, err
 }
 
-// job is one VM: one guest test of one package's test binary.
+// job is one VM: the guest tests of one package that share it (by default
+// each test has its own).
 type job struct {
-	name string // <pkg>.<Test>, also the VM's output directory
-	test string
-	bin  string // as the guest sees it: /lab/<pkg>.test
-	dir  string // the package's directory (the guest test's working directory)
+	name  string   // <pkg>.<Test> or <pkg>.<vm group>, also the VM's output directory
+	tests []string // run with -test.run ^(A|B)$
+	bin   string   // as the guest sees it: /lab/<pkg>.test
+	dir   string   // the package's directory (the guest tests' working directory)
 }
 
-// findJobs lists the guest tests of each package in cfg.pkgs: the Test
-// functions of its _test.go files that build only with the hwlab tag
-// (TestLab*, the host side, excepted). A package that does not exist or has no
-// such files is skipped; one whose test binary `make hwlab` did not build is
-// an error.
+func (j job) run() string { return "^(" + strings.Join(j.tests, "|") + ")$" }
+
+// findJobs lists the guest tests of each package in cfg.pkgs (guestTests)
+// that match HWLAB_RUN, one VM each, or one VM per //hwlab:vm group. A
+// package that does not exist or has no guest tests is skipped; one whose
+// test binary `make hwlab` did not build is an error.
 func findJobs(t *testing.T, cfg config) []job {
 	t.Helper()
 	var jobs []job
@@ -240,24 +250,42 @@ func findJobs(t *testing.T, cfg config) []job {
 			t.Fatalf("hwlab: %s is missing: `make hwlab` builds it (go test -c -tags hwlab -o %s %s)", bin, bin, p)
 		}
 		warnIfStale(t, bin, dir)
-		for _, name := range tests {
-			id := base + "." + name
-			if cfg.runRe.MatchString(id) {
-				jobs = append(jobs, job{name: id, test: name, bin: "/lab/" + base + ".test", dir: dir})
+		byVM := map[string]int{}
+		for _, gt := range tests {
+			if !cfg.runRe.MatchString(base + "." + gt.name) {
+				continue
 			}
+			if i, ok := byVM[gt.vm]; ok {
+				jobs[i].tests = append(jobs[i].tests, gt.name)
+				continue
+			}
+			byVM[gt.vm] = len(jobs)
+			jobs = append(jobs, job{name: base + "." + gt.vm, tests: []string{gt.name}, bin: "/lab/" + base + ".test", dir: dir})
 		}
 	}
 	return jobs
 }
 
-// guestTests returns the Test functions declared in dir's hwlab-only test
-// files (nil when dir does not exist), the host's TestLab* excepted.
-func guestTests(dir string) ([]string, error) {
+// guestTest is one guest test and the VM it runs in.
+type guestTest struct {
+	name string
+	vm   string // its own name, or the group its //hwlab:vm line names
+}
+
+// vmDirective, in a guest test's doc comment, puts it in a VM shared with
+// the package's other tests of the same group (cheap tests that tolerate
+// each other's kernel state): //hwlab:vm probes
+var vmDirective = regexp.MustCompile(`^//hwlab:vm ([A-Za-z0-9_.-]+)\s*$`)
+
+// guestTests returns the guest tests of dir: the Test functions of its
+// _test.go files that build only with the hwlab tag, the host's TestLab*
+// excepted (nil when dir does not exist).
+func guestTests(dir string) ([]guestTest, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 	if err != nil {
 		return nil, err
 	}
-	var tests []string
+	var tests []guestTest
 	fset := token.NewFileSet()
 	for _, f := range files {
 		af, err := parser.ParseFile(fset, f, nil, parser.ParseComments|parser.SkipObjectResolution)
@@ -272,7 +300,15 @@ func guestTests(dir string) ([]string, error) {
 			if !ok || fd.Recv != nil || !isTestName(fd.Name.Name) || isHostTest(fd.Name.Name) || fd.Name.Name == "TestMain" {
 				continue
 			}
-			tests = append(tests, fd.Name.Name)
+			gt := guestTest{name: fd.Name.Name, vm: fd.Name.Name}
+			if fd.Doc != nil {
+				for _, c := range fd.Doc.List {
+					if m := vmDirective.FindStringSubmatch(c.Text); m != nil {
+						gt.vm = m[1]
+					}
+				}
+			}
+			tests = append(tests, gt)
 		}
 	}
 	return tests, nil
@@ -343,7 +379,7 @@ func runJob(cfg config, j job) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(cfg.repo, "tests", "hwlab", "run-vm.sh"), cfg.cache, j.name)
 	cmd.Env = append(os.Environ(),
-		"LAB_BIN="+j.bin, "LAB_RUN=^"+j.test+"$", "LAB_DIR="+j.dir, "LAB_TIMEOUT="+cfg.testTimeout.String(),
+		"LAB_BIN="+j.bin, "LAB_RUN="+j.run(), "LAB_DIR="+j.dir, "LAB_TIMEOUT="+cfg.testTimeout.String(),
 		"LAB_ARGS=", "LAB_SCRIPT=", "LAB_UDEV=1",
 		"SMP="+strconv.Itoa(cfg.smp), fmt.Sprintf("VM_TIMEOUT=%d", int(vmTimeout.Seconds())))
 	start := time.Now()
@@ -380,14 +416,21 @@ func report(t *testing.T, cfg config, j job, r result) {
 	switch {
 	case r.runErr != "":
 		fail("hwlab: run-vm.sh: %s", r.runErr)
+		return
 	case r.rc == 255:
 		fail("hwlab: the VM for %s ended without an exit status (crashed or timed out)", j.name)
+		return
 	case r.rc != 0:
-		fail("hwlab: guest test %s failed (rc=%d); its output is above", j.name, r.rc)
-	case strings.Contains(r.log, "--- SKIP: "+j.test+" "):
-		fail("hwlab: guest test %s skipped inside the VM", j.name)
-	case !strings.Contains(r.log, "--- PASS: "+j.test+" "):
-		fail("hwlab: guest test %s did not report PASS", j.name)
+		fail("hwlab: guest tests %s failed (rc=%d); the output is above", j.name, r.rc)
+		return
+	}
+	for _, test := range j.tests {
+		switch {
+		case strings.Contains(r.log, "--- SKIP: "+test+" "):
+			fail("hwlab: guest test %s skipped inside the VM", test)
+		case !strings.Contains(r.log, "--- PASS: "+test+" "):
+			fail("hwlab: guest test %s did not report PASS", test)
+		}
 	}
 }
 
@@ -471,14 +514,53 @@ func TestLabDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var names []string
+	for _, gt := range tests {
+		names = append(names, gt.name)
+	}
 	for _, want := range []string{"TestGuestDevices", "TestGuestRawLive", "TestGuestUnplugReplug"} {
-		if !slices.Contains(tests, want) {
-			t.Errorf("guestTests(tests/hwlab) = %v, want %s", tests, want)
+		if !slices.Contains(names, want) {
+			t.Errorf("guestTests(tests/hwlab) = %v, want %s", names, want)
 		}
 	}
 	for _, host := range []string{"TestLab", "TestLabDiscovery"} {
-		if slices.Contains(tests, host) {
-			t.Errorf("guestTests(tests/hwlab) = %v lists the host test %s", tests, host)
+		if slices.Contains(names, host) {
+			t.Errorf("guestTests(tests/hwlab) = %v lists the host test %s", names, host)
+		}
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "pkg", "x")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "//go:build hwlab\n\npackage x\n\nimport \"testing\"\n\n" +
+		"func TestA(t *testing.T) {}\n\n// TestB shares a VM.\n//\n//hwlab:vm probes\nfunc TestB(t *testing.T) {}\n\n" +
+		"//hwlab:vm probes\nfunc TestC(t *testing.T) {}\n\nfunc TestLabX(t *testing.T) {}\n\nfunc Testlower(t *testing.T) {}\n"
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "x_test.go"), src)
+	write(filepath.Join(dir, "y_test.go"), "package x\n\nimport \"testing\"\n\nfunc TestUnit(t *testing.T) {}\n")
+	got, err := guestTests(dir)
+	want := []guestTest{{"TestA", "TestA"}, {"TestB", "probes"}, {"TestC", "probes"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("guestTests = %+v, %v; want %+v", got, err, want)
+	}
+	write(filepath.Join(root, "cache", "lab", "x.test"), "")
+	for run, want := range map[string][]string{"": {"x.TestA ^(TestA)$", "x.probes ^(TestB|TestC)$"}, "TestC": {"x.probes ^(TestC)$"}} {
+		cfg := config{repo: root, cache: filepath.Join(root, "cache"), pkgs: []string{"./pkg/x", "./pkg/none"}, runRe: regexp.MustCompile(run)}
+		var got []string
+		for _, j := range findJobs(t, cfg) {
+			got = append(got, j.name+" "+j.run())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("findJobs with HWLAB_RUN=%q = %q, want %q", run, got, want)
 		}
 	}
 	if got, err := guestTests(filepath.Join(repo, "no", "such", "pkg")); err != nil || got != nil {

@@ -2,7 +2,8 @@
 # run-vm.sh <cache> <job> [qemu args...]: boot the cached stock Debian kernel under QEMU TCG (no
 # network device; the host's / read-only under a tmpfs overlay), run one job inside (guest-init.sh),
 # power off. Exits with the job's status (255 when the VM died or timed out without one).
-# Results in <cache>/lab/out/<job>/: log (the job's output), rc, console (serial), dmesg, job.env.
+# Results in <cache>/lab/out/<job>/: log (the job's output), rc, console (serial), dmesg, job.env,
+# and what the job leaves in $LAB_OUT (the same directory in the guest), such as the agents' logs.
 #
 # The job, from the environment:
 #   LAB_BIN      Go test binary (a path the guest sees: the host's, or /lab/<name>.test)

@@ -27,16 +27,15 @@ import (
 )
 
 // TestLab is the host side of the lab (`make hwlab`). It finds the guest
-// tests (Test functions in the hwlab-tagged _test.go files of
-// HWLAB_GUEST_PKGS), boots one VM per test with run-vm.sh, HWLAB_PARALLEL
-// at a time, each with HWLAB_SMP vCPUs, and reports each VM as a subtest
-// with the guest's go test output; then the HWLAB-BENCH lines as a table,
-// also written to <cache>/lab/bench.md.
+// tests (guestTests), boots one VM per test, or per //hwlab:vm group, with
+// run-vm.sh, HWLAB_PARALLEL at a time with HWLAB_SMP vCPUs each, and reports
+// each VM as a subtest, printing the guest's go test output; then the
+// HWLAB-BENCH lines as a table, also written to <cache>/lab/bench.md.
 //
-// Environment (the Makefile sets them): HWLAB_CACHE (default
-// /var/cache/makercast-hwlab), HWLAB_GUEST_PKGS (default: every package
-// with hwlab-only test files), HWLAB_RUN (a regexp on "<pkg>.<Test>": which guest tests),
-// HWLAB_PARALLEL (2), HWLAB_SMP (1), HWLAB_TEST_TIMEOUT (per guest test, 8m),
+// Environment (the Makefile sets it): HWLAB_CACHE (default
+// /var/cache/makercast-hwlab), HWLAB_GUEST_PKGS (default: every package with
+// hwlab-only test files), HWLAB_RUN (a regexp on "<pkg>.<Test>": which guest
+// tests), HWLAB_PARALLEL (1), HWLAB_SMP (2), HWLAB_TEST_TIMEOUT (per VM, 8m),
 // HWLAB_REQUIRED (1: fail, not skip, when QEMU or the kernel is missing).
 func TestLab(t *testing.T) {
 	if Guest() {
@@ -49,7 +48,7 @@ func TestLab(t *testing.T) {
 	}
 	prev := loadDurations(cfg)
 	// Longest first, as last measured (new ones first: they may be long):
-	// two VMs at a time finish sooner.
+	// with HWLAB_PARALLEL > 1 the VMs finish sooner.
 	last := func(j job) float64 {
 		if d, ok := prev[j.name]; ok {
 			return d
@@ -120,8 +119,8 @@ func labConfig(t *testing.T) config {
 		cache:    env("HWLAB_CACHE", "/var/cache/makercast-hwlab"),
 		pkgs:     strings.Fields(os.Getenv("HWLAB_GUEST_PKGS")),
 		run:      os.Getenv("HWLAB_RUN"),
-		parallel: envInt(t, "HWLAB_PARALLEL", 2),
-		smp:      envInt(t, "HWLAB_SMP", 1),
+		parallel: envInt(t, "HWLAB_PARALLEL", 1),
+		smp:      envInt(t, "HWLAB_SMP", 2),
 	}
 	var err error
 	if len(c.pkgs) == 0 {

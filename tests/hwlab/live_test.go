@@ -4,6 +4,7 @@ package hwlab
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func startRawLive(t *testing.T) *rawLive {
 	l.agent.WaitOnline(30 * time.Second)
 	l.agent.Publish("camera/cam/stream/set", "ON")
 	d := l.rtmp.WaitPublishing(t, streamKey, 60*time.Second)
-	Bench("stream ON → live at the server (vivid raw)", "—", d, "640x360@15 x264 ultrafast, 1 TCG vCPU")
+	Bench("stream ON → live at the server (vivid raw)", "—", d, fmt.Sprintf("640x360@15 x264 ultrafast, %d TCG vCPU", runtime.NumCPU()))
 	return l
 }
 

@@ -11,7 +11,7 @@
 #   LAB_DIR      working directory (the package's, so testenv finds the repo; default /)
 #   LAB_ARGS     more test flags (split on spaces)   LAB_SCRIPT   run this shell script instead
 #   LAB_UDEV     0 no udev, 1 udevd for new events (default), 2 also replay the boot's devices
-# The VM: SMP (1), MEM (1024 MiB), VM_TIMEOUT (seconds, default 600; qemu is always under timeout),
+# The VM: SMP (2), MEM (1024 MiB), VM_TIMEOUT (seconds, default 600; qemu is always under timeout),
 # LAB_KARGS (more kernel arguments, e.g. loglevel=7 to see the whole boot on the console).
 #
 # Example: one guest test by hand, after `make hwlab` has built the binaries:
@@ -42,7 +42,7 @@ q() { printf "'%s'" "$(printf %s "$1" | sed "s/'/'\\\\''/g")"; }
 [ -n "${LAB_BIN:-}${LAB_SCRIPT:-}" ] || { echo "run-vm: set LAB_BIN or LAB_SCRIPT" >&2; exit 2; }
 rc=0
 timeout -k 5 "${VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -M q35 \
-	-m "${MEM:-1024}" -smp "${SMP:-1}" -display none -vga none -monitor none -nic none -no-reboot \
+	-m "${MEM:-1024}" -smp "${SMP:-2}" -display none -vga none -monitor none -nic none -no-reboot \
 	-serial "file:$O/console" \
 	-kernel "$K/vmlinux" -initrd "$K/initrd.gz" \
 	-append "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check lab.job=$J ${LAB_KARGS:-}" \

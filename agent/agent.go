@@ -97,6 +97,9 @@ type cameraStatus struct {
 	// hardware; configured ones are always there (a configured USB camera
 	// that is missing fails to open, with backoff).
 	detected bool
+	// mic is the microphone the camera got first (with AutoMic): it gets it
+	// back whenever it is plugged in.
+	mic string
 }
 
 // Message is one MQTT message handed to the agent.
@@ -344,19 +347,22 @@ func (a *Agent) syncCameras() (added []string) {
 	}
 	// Microphones, for the cameras that take theirs from the machine.
 	var micCams []DetectedCamera
-	var micNames []string
+	var micNames, prefer []string
 	for _, n := range a.camOrder {
 		if cs := a.cams[n]; cs.cam.AutoMic {
 			var d DetectedCamera
 			if cs.found != nil {
 				d = *cs.found
 			}
-			micCams, micNames = append(micCams, d), append(micNames, n)
+			micCams, micNames, prefer = append(micCams, d), append(micNames, n), append(prefer, cs.mic)
 		}
 	}
 	mics := map[string]string{}
-	for i, m := range pairMics(micCams, a.inv.Mics) {
+	for i, m := range pairMics(micCams, a.inv.Mics, prefer) {
 		mics[micNames[i]] = m
+		if cs := a.cams[micNames[i]]; cs.mic == "" && m != "" {
+			cs.mic = m
+		}
 	}
 	for _, n := range a.camOrder {
 		cs := a.cams[n]

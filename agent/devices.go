@@ -137,11 +137,13 @@ func cameraNames(found []DetectedCamera, names map[string]string, taken func(str
 }
 
 // pairMics gives each camera (in the order given) its microphone: the one
-// on the same USB device (a webcam's own mic) first; cameras without one
-// get a microphone that belongs to no camera (a USB or HAT mic), one each,
-// since an ALSA capture device can be opened only once. "" means none: the
-// camera sends a silent track.
-func pairMics(cams []DetectedCamera, mics []DetectedMic) []string {
+// on the same USB device (a webcam's own mic) first; then the microphone
+// the camera had before (prefer[i], when it is plugged in again: a camera
+// keeps its microphone across replugs and renumbered cards); then one that
+// belongs to no camera (a USB or HAT mic), one each, since an ALSA capture
+// device can be opened only once. "" means none: the camera sends a silent
+// track.
+func pairMics(cams []DetectedCamera, mics []DetectedMic, prefer []string) []string {
 	out := make([]string, len(cams))
 	owned := map[string]bool{} // buses with a camera
 	for _, c := range cams {
@@ -153,6 +155,17 @@ func pairMics(cams []DetectedCamera, mics []DetectedMic) []string {
 	for i, c := range cams {
 		for _, m := range mics {
 			if c.Bus != "" && m.Bus == c.Bus && !used[m.Device] {
+				out[i], used[m.Device] = m.Device, true
+				break
+			}
+		}
+	}
+	for i := range cams {
+		if out[i] != "" || i >= len(prefer) || prefer[i] == "" {
+			continue
+		}
+		for _, m := range mics {
+			if m.Device == prefer[i] && !used[m.Device] {
 				out[i], used[m.Device] = m.Device, true
 				break
 			}

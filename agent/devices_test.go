@@ -79,8 +79,31 @@ func TestPairMics(t *testing.T) {
 		{"no mics", []DetectedCamera{c920, vivid}, nil, []string{"", ""}},
 	}
 	for _, c := range cases {
-		if got := pairMics(c.cams, c.mics); !reflect.DeepEqual(got, c.want) {
+		if got := pairMics(c.cams, c.mics, nil); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// A camera keeps the microphone it had: when that one comes back (another
+// card number, after a free one was lent meanwhile), it is used again,
+// unless a webcam's own microphone claims it.
+func TestPairMicsPrefersTheEarlierMic(t *testing.T) {
+	vivid := DetectedCamera{Card: "vivid", Bus: "platform:vivid-000"}
+	loop := DetectedMic{Device: "plughw:CARD=Loopback,DEV=0"}
+	dummy := DetectedMic{Device: "plughw:CARD=Dummy,DEV=0"}
+	if got := pairMics([]DetectedCamera{vivid}, []DetectedMic{dummy, loop}, []string{loop.Device}); got[0] != loop.Device {
+		t.Errorf("back after a renumbering: got %q, want the loopback again", got[0])
+	}
+	if got := pairMics([]DetectedCamera{vivid}, []DetectedMic{dummy}, []string{loop.Device}); got[0] != dummy.Device {
+		t.Errorf("while it is away: got %q, want the free dummy", got[0])
+	}
+	c920 := DetectedCamera{Card: "C920", Bus: "usb-1"}
+	own := DetectedMic{Device: "plughw:CARD=C920,DEV=0", Bus: "usb-1"}
+	if got := pairMics([]DetectedCamera{vivid, c920}, []DetectedMic{own, dummy}, []string{"", own.Device}); got[1] != own.Device || got[0] != dummy.Device {
+		t.Errorf("own mic: got %q", got)
+	}
+	if got := pairMics([]DetectedCamera{vivid, c920}, []DetectedMic{own, dummy}, []string{own.Device, ""}); got[0] != dummy.Device || got[1] != own.Device {
+		t.Errorf("a webcam's own mic is not lent away by a preference: got %q", got)
 	}
 }

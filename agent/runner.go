@@ -78,6 +78,10 @@ type camDevice struct {
 // errUnplugged is the failure of a camera that was pulled out.
 var errUnplugged = errors.New("camera unplugged")
 
+// errNewMic ends a session whose camera got another microphone (its own
+// plugged back in, or one where there was none): it is reopened at once.
+var errNewMic = errors.New("camera's microphone changed")
+
 // cameraRunner supervises one camera: it opens the capture while any of its
 // destinations is wanted and the camera is plugged in, runs one sender loop
 // per wanted destination, and reopens the capture with backoff when it fails
@@ -153,7 +157,7 @@ func (r *cameraRunner) run(ctx context.Context) {
 			continue
 		}
 		opened := time.Now()
-		failed := r.session(ctx, capture, &wanted)
+		failed := r.session(ctx, capture, r.dev.spec, &wanted)
 		capture.Close()
 		if ctx.Err() != nil {
 			return
@@ -166,9 +170,12 @@ func (r *cameraRunner) run(ctx context.Context) {
 		if time.Since(opened) > time.Minute {
 			bo.Reset()
 		}
-		if errors.Is(failed, errUnplugged) {
-			bo.Reset() // plugged back in, it starts at once
-			continue   // reported by waitUsable
+		if errors.Is(failed, errUnplugged) || errors.Is(failed, errNewMic) {
+			// Reported by waitUsable when unplugged; plugged back in or
+			// with its new microphone, it starts at once.
+			r.log.Info("camera restarts", "reason", failed)
+			bo.Reset()
+			continue
 		}
 		if !r.cameraFailed(ctx, failed, bo, &wanted) {
 			return
@@ -293,9 +300,10 @@ func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[s
 	}
 }
 
-// session runs senders on an open capture until nothing is wanted (nil),
-// the capture fails (its error) or ctx ends.
-func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map[string]want) error {
+// session runs senders on an open capture (opened with spec) until nothing
+// is wanted (nil), the capture fails (its error), the camera is unplugged
+// or gets another microphone, or ctx ends.
+func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.CaptureSpec, wanted *map[string]want) error {
 	var wg sync.WaitGroup
 	senders := map[string]*senderHandle{}
 	stop := func(name string) {
@@ -354,10 +362,14 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, wanted *map
 			r.log.Info("camera running", "encoder", res.Encoder, "mode", res.Mode, "audio", r.dev.spec.Audio.Device)
 			r.emit(ctx, event{state: CaptureRunning, encoder: res.Encoder, mode: res.Mode})
 		case d := <-r.devc:
-			r.dev = d // a new spec (another microphone) applies at the next start
-			if !d.present {
+			r.dev = d
+			switch {
+			case !d.present:
 				stopAll()
 				return errUnplugged
+			case d.spec.Audio != spec.Audio:
+				stopAll()
+				return errNewMic
 			}
 		case <-ctx.Done():
 			stopAll()

@@ -53,6 +53,7 @@ export HWLAB_CACHE HWLAB_GUEST_PKGS HWLAB_RUN HWLAB_PARALLEL HWLAB_SMP HWLAB_TES
 hwlab: build
 	@scripts/deps.sh hwlab
 	@mkdir -p $(HWLAB_CACHE)/lab
+	@flock -n $(HWLAB_CACHE)/lock true || echo "hwlab: another make hwlab holds $(HWLAB_CACHE)/lock; waiting for it"
 	@flock $(HWLAB_CACHE)/lock $(MAKE) --no-print-directory hwlab-locked
 
 hwlab-locked:

@@ -13,6 +13,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/internal/testenv"
 	"github.com/makercast/makercast/internal/v4l2"
 )
 
@@ -138,7 +139,10 @@ func fakeCamera(t *testing.T, g Graph, cam *Choice) Graph {
 	case v4l2.H264:
 		src = append(src,
 			Elem{Factory: "capsfilter", Name: "camraw", Props: []Prop{{Name: "caps", Value: "video/x-raw,format=I420," + size}}},
-			Elem{Factory: "x264enc", Name: "camenc", Props: []Prop{{Name: "tune", Value: "zerolatency"}, {Name: "speed-preset", Value: "ultrafast"}, {Name: "key-int-max", Value: "30"}}})
+			Elem{Factory: "x264enc", Name: "camenc", Props: []Prop{{Name: "tune", Value: "zerolatency"}, {Name: "speed-preset", Value: "ultrafast"}, {Name: "key-int-max", Value: "30"}}},
+			// UVC cameras (a C920) and v4l2loopback deliver Annex B byte-stream.
+			Elem{Factory: "h264parse", Name: "camparse"},
+			Elem{Factory: "capsfilter", Name: "camh264", Props: []Prop{{Name: "caps", Value: "video/x-h264,stream-format=byte-stream,alignment=au"}}})
 	}
 	chains := append([]Chain(nil), g.Chains...)
 	chains[0].Elems = append(src, video.Elems[1:]...)
@@ -264,8 +268,10 @@ func TestRawCameraScaledAndDropped(t *testing.T) {
 	}
 }
 
-// The camera's own H.264 goes out as it is: no encoder, no snapshots.
+// The camera's own H.264 (byte-stream, as a C920 gives it) goes out as it
+// is: no encoder, no snapshots, and an RTMP server gets the camera's size.
 func TestH264CameraPassedThrough(t *testing.T) {
+	srv := testenv.StartRTMP(t)
 	e := newEngine(t)
 	s := v4l2TestSpec(1280, 720, 30)
 	s.Video.PreferH264 = true
@@ -282,6 +288,14 @@ func TestH264CameraPassedThrough(t *testing.T) {
 	}
 	if _, encoded := rates(c, time.Second); encoded < 25 {
 		t.Errorf("%.1f frames/s out of the parser", encoded)
+	}
+	stop := runSend(t.Context(), c, target(srv, "cam"), SendHooks{})
+	srv.WaitPublishing(t, "cam", 10*time.Second)
+	if v, ok := testenv.FFProbe(t, srv.URL()+"/cam").Video(); !ok || v.CodecName != "h264" || v.Width != 640 || v.Height != 480 {
+		t.Errorf("video at the server %+v (found %v), want the camera's 640x480 H.264", v, ok)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("send: %v", err)
 	}
 }
 

@@ -237,7 +237,8 @@ func JPEGGraph() Graph {
 const (
 	videoTee = "vt"
 	audioTee = "at"
-	// VideoParse is the last element before the video tee.
+	// VideoParse is the H.264 parser that feeds the video tee (through the
+	// AVC caps).
 	VideoParse = "vparse"
 	// RawTee splits raw I420 frames between the encoder and snapshots.
 	RawTee = "rt"
@@ -376,7 +377,11 @@ func CaptureGraph(s CaptureSpec, cam *Choice, have Available) (Graph, Resolved, 
 	}
 	// config-interval=-1 repeats SPS/PPS before every IDR, so an output that
 	// attaches mid-stream can decode from its first keyframe.
-	video = append(video, el("h264parse", VideoParse, p("config-interval", -1)), el("tee", videoTee, p("allow-not-linked", true)))
+	video = append(video, el("h264parse", VideoParse, p("config-interval", -1)),
+		// Outputs get AVC (length-prefixed, what flvmux takes): cameras and
+		// v4l2h264enc give Annex B byte-stream, which h264parse converts only
+		// when told, and an output attached later cannot renegotiate it.
+		caps("h264out", "video/x-h264,stream-format=avc,alignment=au"), el("tee", videoTee, p("allow-not-linked", true)))
 
 	var audio []Elem
 	switch a.Source {

@@ -70,6 +70,11 @@ func TestGuestRawLive(t *testing.T) {
 	if db < -30 {
 		t.Errorf("audio mean volume at the server = %.1f dB, want the tone (silence is %.0f dB)", db, SilenceDB)
 	}
+
+	// A crash or power cut: the broker publishes the agent's last will.
+	from := a.MQTT.Len()
+	a.Kill()
+	a.MQTT.WaitFrom(from, a.Topic("availability"), testenv.Equals("offline"), 10*time.Second)
 }
 
 // TestGuestUnplugReplug: unplugging the camera and the microphone while

@@ -56,7 +56,9 @@ else
 	echo "fetch-kernel: kernel ${ABI:-?} not on the mirror; refreshing the apt lists" >&2
 	$sudo apt-get update -qq || true
 	ABI=$(current_abi)
-	if [ -z "$ABI" ] || { [ ! -e "$D/kernel/$ABI/ready" ] && ! fetch "$ABI"; }; then
+	if [ -n "$ABI" ] && [ -e "$D/kernel/$ABI/ready" ]; then
+		echo "fetch-kernel: kernel $ABI (cached)"
+	elif [ -z "$ABI" ] || ! fetch "$ABI"; then
 		old=$(ls -t "$D"/kernel/*/ready 2>/dev/null | head -1)
 		[ -n "$old" ] || { echo "fetch-kernel: no kernel on the mirror and none cached in $D" >&2; exit 1; }
 		ABI=$(basename "$(dirname "$old")")

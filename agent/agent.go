@@ -403,6 +403,7 @@ func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
 				if d := a.dests[n]; d.dest.Camera == "" {
 					d.dest.Camera = def
 					a.log.Info("destination bound to the first camera found", "destination", n, "camera", def)
+					a.publishDest(ctx, d)
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -54,6 +55,10 @@ type Settings struct {
 	// Devices is what was plugged in at start-up; DevicesChanged reports
 	// every change after.
 	Devices Inventory
+	// Resume, when set, keeps which configured destinations are switched
+	// on, and Run switches them on again (MAKERCAST_RESUME): a power cut or
+	// an update in the middle of an event does not end it.
+	Resume StateFile
 }
 
 // AutoCameras is the template for cameras found on the machine.
@@ -157,6 +162,9 @@ type Agent struct {
 	bgCancel context.CancelFunc
 
 	nextGen uint64
+
+	// resumed is the switched-on destinations last saved for Resume.
+	resumed []string
 
 	healthc  chan healthResult
 	problems []string
@@ -406,6 +414,7 @@ func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
 					a.publishDest(ctx, d)
 				}
 			}
+			a.sync(ctx, a.cams[def]) // a destination switched on before (resumed) starts now
 		}
 		a.announce(ctx)
 	}
@@ -503,6 +512,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	stats := time.NewTicker(a.s.Telemetry.Stats)
 	defer stats.Stop()
 	a.recoverTimelapses(ctx)
+	a.resume(ctx)
 	var periodic <-chan time.Time
 	if a.s.Snapshots.Every > 0 {
 		t := time.NewTicker(a.s.Snapshots.Every)
@@ -719,6 +729,16 @@ func (a *Agent) setOn(d *destStatus, on bool) {
 // sync hands the camera's runner its wanted destinations and publishes the
 // resulting state.
 func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
+	if cs == nil { // destinations still waiting for their camera
+		for _, n := range a.order {
+			if d := a.dests[n]; d.dest.Camera == "" {
+				a.publishDest(ctx, d)
+			}
+		}
+		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
+		a.saveResume()
+		return
+	}
 	w := map[string]want{}
 	for _, n := range a.order {
 		d := a.dests[n]
@@ -736,6 +756,73 @@ func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
 		}
 	}
 	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
+	a.saveResume()
+}
+
+// resumeState is what Resume keeps: the configured destinations switched on.
+type resumeState struct {
+	Streams []string `json:"streams"`
+}
+
+// resume switches on again the destinations that were on when the agent
+// stopped (a power cut, kill -9, an update, a reboot: SIGTERM does not
+// switch anything off).
+func (a *Agent) resume(ctx context.Context) {
+	if a.s.Resume == nil {
+		return
+	}
+	b, err := a.s.Resume.Load()
+	if err != nil || b == nil {
+		if err != nil {
+			a.log.Warn("cannot read what was streaming before; nothing resumed", "err", err)
+		}
+		return
+	}
+	var st resumeState
+	if err := json.Unmarshal(b, &st); err != nil {
+		a.log.Warn("the saved streaming state is unreadable; nothing resumed", "err", err)
+		return
+	}
+	cams := map[string]bool{}
+	for _, n := range st.Streams {
+		d, ok := a.dests[n]
+		if !ok || d.dest.Runtime {
+			continue // no longer configured
+		}
+		a.log.Info("resuming a stream that was on when the agent stopped", "destination", n, "camera", d.dest.Camera)
+		a.setOn(d, true)
+		cams[d.dest.Camera] = true
+	}
+	for cam := range cams {
+		if cs, ok := a.cams[cam]; ok {
+			a.sync(ctx, cs)
+		}
+	}
+	a.saveResume()
+}
+
+// saveResume saves the switched-on configured destinations when they
+// changed. It writes a few bytes, synchronously: a switch is rare, and the
+// state must be on disk before a power cut can follow.
+func (a *Agent) saveResume() {
+	if a.s.Resume == nil {
+		return
+	}
+	on := []string{}
+	for _, n := range a.order {
+		if d := a.dests[n]; d.on && !d.dest.Runtime {
+			on = append(on, n)
+		}
+	}
+	if a.resumed != nil && slices.Equal(on, a.resumed) {
+		return
+	}
+	b, _ := json.Marshal(resumeState{Streams: on})
+	if err := a.s.Resume.Save(b); err != nil {
+		a.log.Warn("cannot save what is streaming (it will not resume after a restart)", "err", err)
+		return
+	}
+	a.resumed = on
 }
 
 // apply folds a runner event into the state and publishes what changed.

@@ -82,3 +82,11 @@ type ModelDestination struct{ Name, Camera string }
 type Health interface {
 	ReadHealth(ctx context.Context) (report any, problems []string)
 }
+
+// StateFile keeps a small document across restarts and power cuts
+// (internal/statefile): Save replaces it whole, on disk when it returns.
+// Load gives nil when there is none.
+type StateFile interface {
+	Load() ([]byte, error)
+	Save(data []byte) error
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/makercast/makercast/agent"
@@ -21,6 +22,7 @@ import (
 	"github.com/makercast/makercast/internal/media"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
+	"github.com/makercast/makercast/internal/statefile"
 	"github.com/makercast/makercast/internal/store"
 	"github.com/makercast/makercast/internal/telemetry"
 	"github.com/makercast/makercast/internal/v4l2"
@@ -89,10 +91,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	device := homeassistant.Device{ID: cfg.DeviceID, Name: cfg.DeviceName, Model: telemetry.BoardModel(os.DirFS("/")), SWVersion: version}
+	var resume agent.StateFile
+	if cfg.Resume {
+		resume = statefile.File{Path: filepath.Join(cfg.MediaDir, "state", "resume.json")}
+	}
 	var client *mqtt.Client
 	ag, err := agent.New(agent.Settings{
 		Topics: topics, Cameras: cameras, AutoCameras: cfg.AgentAutoCameras(), Devices: inv,
-		Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs,
+		Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs, Resume: resume,
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
 		Timelapse: cfg.AgentTimelapse(),
@@ -105,7 +111,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	client, err = mqtt.New(mqtt.Options{
 		URL: cfg.MQTTURL, ClientID: "makercast-" + cfg.DeviceID, Username: cfg.MQTTUsername, Password: cfg.MQTTPasswordValue,
-		CAFile: cfg.MQTTCAFile, AvailabilityTopic: topics.Availability(), Subscriptions: ag.Subscriptions(),
+		CAFile: cfg.MQTTCAFile, CertFile: cfg.MQTTCertFile, KeyFile: cfg.MQTTKeyFile, ServerName: cfg.MQTTServerName,
+		AvailabilityTopic: topics.Availability(), Subscriptions: ag.Subscriptions(),
 		Handle:    func(topic string, payload []byte) { ag.Deliver(agent.Message{Topic: topic, Payload: payload}) },
 		OnConnect: ag.Connected,
 	}, log.With("component", "mqtt"))

@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type Spec struct {
 	MQTTPassword     secret.Secret `envconfig:"MQTT_PASSWORD" desc:"MQTT password (secret)"`
 	MQTTPasswordFile string        `envconfig:"MQTT_PASSWORD_FILE" desc:"file holding the MQTT password, instead of MQTT_PASSWORD"`
 	MQTTCAFile       string        `envconfig:"MQTT_CA_FILE" desc:"PEM CA bundle to verify an ssl:// broker (default: the system's)"`
+	MQTTCertFile     string        `envconfig:"MQTT_CERT_FILE" desc:"PEM client certificate for an ssl:// or wss:// broker, with MQTT_KEY_FILE"`
+	MQTTKeyFile      string        `envconfig:"MQTT_KEY_FILE" desc:"PEM private key of MQTT_CERT_FILE (secret: read from the file, never logged)"`
+	MQTTServerName   string        `envconfig:"MQTT_TLS_SERVER_NAME" desc:"name the broker's certificate must carry when the URL's host is an IP address or another name (default: the URL's host)"`
 	TopicPrefix      string        `envconfig:"TOPIC_PREFIX" default:"makercast" desc:"first level of every MQTT topic"`
 	HADiscovery      bool          `envconfig:"HA_DISCOVERY" default:"true" desc:"publish Home Assistant MQTT discovery"`
 	HADiscoveryPref  string        `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
@@ -64,6 +68,7 @@ type Spec struct {
 	SnapshotWarm     bool          `envconfig:"SNAPSHOT_KEEP_WARM" default:"false" desc:"keep cameras open while not streaming, for instant snapshots"`
 	SnapshotWarmup   time.Duration `envconfig:"SNAPSHOT_WARMUP" default:"1s" desc:"how long a camera opened for a snapshot settles before the picture (dark first frames)"`
 	SnapshotKeep     int           `envconfig:"SNAPSHOT_KEEP" default:"0" desc:"also save the newest N snapshots per camera in the media directory (0: none)"`
+	Resume           bool          `envconfig:"RESUME" default:"true" desc:"after a power cut, crash or restart, switch on again the destinations that were on (kept in MEDIA_DIR/state)"`
 	MediaDir         string        `envconfig:"MEDIA_DIR" default:"/var/lib/makercast" desc:"media directory for timelapses and saved snapshots"`
 	MediaMaxMB       int           `envconfig:"MEDIA_MAX_MB" default:"2048" desc:"size limit of the media directory in MiB; a timelapse stops with an error event when it is reached"`
 	TimelapseEvery   time.Duration `envconfig:"TIMELAPSE_INTERVAL" default:"10s" desc:"default time between timelapse frames"`
@@ -148,6 +153,7 @@ func Load(env Env, hostname string) (*Config, error) {
 			bad("MQTT_CA_FILE", "%v", err)
 		}
 	}
+	c.checkMQTTTLS(bad)
 	if !prefixPattern.MatchString(c.TopicPrefix) {
 		bad("TOPIC_PREFIX", "%q must be 1-64 of letters, digits, - and _ (no / + #)", c.TopicPrefix)
 	}
@@ -236,6 +242,37 @@ func Load(env Env, hostname string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// serverNamePattern: a DNS name or an IP address, as a certificate names it.
+var serverNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$`)
+
+// checkMQTTTLS checks the client certificate and TLS server name: both
+// files or neither, a pair that loads, and only with a TLS broker URL.
+func (c *Config) checkMQTTTLS(bad func(key, format string, args ...any)) {
+	tlsURL := strings.HasPrefix(c.MQTTURL, "ssl://") || strings.HasPrefix(c.MQTTURL, "wss://")
+	switch {
+	case c.MQTTCertFile == "" && c.MQTTKeyFile == "":
+	case c.MQTTCertFile == "":
+		bad("MQTT_CERT_FILE", "missing, but MAKERCAST_MQTT_KEY_FILE is set: give both or neither")
+	case c.MQTTKeyFile == "":
+		bad("MQTT_KEY_FILE", "missing, but MAKERCAST_MQTT_CERT_FILE is set: give both or neither")
+	case !tlsURL:
+		bad("MQTT_CERT_FILE", "a client certificate needs an ssl:// or wss:// MAKERCAST_MQTT_URL")
+	default:
+		// crypto/tls's errors say what is wrong (no PEM data, a key that
+		// does not match), never the key's bytes.
+		if _, err := tls.LoadX509KeyPair(c.MQTTCertFile, c.MQTTKeyFile); err != nil {
+			bad("MQTT_KEY_FILE", "client certificate %s and key %s: %v", c.MQTTCertFile, c.MQTTKeyFile, err)
+		}
+	}
+	if c.MQTTServerName != "" {
+		if !tlsURL {
+			bad("MQTT_TLS_SERVER_NAME", "needs an ssl:// or wss:// MAKERCAST_MQTT_URL")
+		} else if !serverNamePattern.MatchString(c.MQTTServerName) {
+			bad("MQTT_TLS_SERVER_NAME", "%q must be a host name such as broker.makerspace.lan (no scheme or port)", c.MQTTServerName)
+		}
+	}
 }
 
 func secretOrFile(value secret.Secret, file string) (secret.Secret, error) {

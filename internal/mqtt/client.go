@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/makercast/makercast/internal/secret"
 )
@@ -25,7 +28,14 @@ type Options struct {
 	ClientID string
 	Username string
 	Password secret.Secret
-	CAFile   string
+	// CAFile verifies an ssl:// or wss:// broker; empty: the system's CAs.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key (both
+	// or neither). The key is read once, here, and never logged.
+	CertFile, KeyFile string
+	// ServerName is the name the broker's certificate must carry, when it
+	// is not the URL's host (an IP address, another name).
+	ServerName string
 	// AvailabilityTopic gets a retained "online" on every connect and
 	// "offline" as the last will and on a clean stop.
 	AvailabilityTopic string
@@ -43,6 +53,11 @@ type Client struct {
 	opts Options
 	c    paho.Client
 	log  *slog.Logger
+
+	failMu   sync.Mutex
+	failWhy  string    // the last failed attempt's reason, as logged
+	failLog  time.Time // when a failed attempt was last logged
+	failures int       // failed attempts since the last log line
 }
 
 // Availability payloads.
@@ -68,6 +83,30 @@ func New(o Options, log *slog.Logger) (*Client, error) {
 		po.SetUsername(o.Username)
 		po.SetPassword(o.Password.Reveal())
 	}
+	tc, err := tlsConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		po.SetTLSConfig(tc) // paho uses it for ssl:// and wss://
+	}
+	cl := &Client{opts: o, log: log}
+	po.SetOnConnectHandler(cl.onConnect) // paho runs it on its own goroutine
+	po.SetConnectionNotificationHandler(cl.notified)
+	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		log.Warn("connection lost; reconnecting", "err", err)
+	})
+	cl.c = paho.NewClient(po)
+	return cl, nil
+}
+
+// tlsConfig is the TLS configuration for the options, or nil for paho's
+// default (the system's CAs, the URL's host).
+func tlsConfig(o Options) (*tls.Config, error) {
+	if o.CAFile == "" && o.CertFile == "" && o.KeyFile == "" && o.ServerName == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
@@ -77,15 +116,69 @@ func New(o Options, log *slog.Logger) (*Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, errors.New("mqtt: CA file holds no PEM certificate")
 		}
-		po.SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		tc.RootCAs = pool
 	}
-	cl := &Client{opts: o, log: log}
-	po.SetOnConnectHandler(cl.onConnect) // paho runs it on its own goroutine
-	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		log.Warn("connection lost; reconnecting", "err", err)
-	})
-	cl.c = paho.NewClient(po)
-	return cl, nil
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("mqtt: a client certificate needs both its certificate and its key file")
+	}
+	if o.CertFile != "" {
+		// crypto/tls's errors name what is wrong, never the key's bytes.
+		pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// notified logs why connecting fails: the first failure, every change of
+// reason, then one line a minute, so a broker that is away for a day does
+// not fill the log. paho calls it on its connecting goroutine; it does not
+// block.
+func (cl *Client) notified(_ paho.Client, n paho.ConnectionNotification) {
+	cl.failMu.Lock()
+	defer cl.failMu.Unlock()
+	switch n := n.(type) {
+	case paho.ConnectionNotificationConnected:
+		cl.failWhy, cl.failures = "", 0
+	case paho.ConnectionNotificationFailed:
+		cl.failures++
+		why := n.Reason.Error()
+		if why == cl.failWhy && time.Since(cl.failLog) < time.Minute {
+			return
+		}
+		attrs := []any{"broker", redactURL(cl.opts.URL), "err", why, "attempts", cl.failures}
+		if hint := connectHint(n.Reason, cl.opts); hint != "" {
+			attrs = append(attrs, "hint", hint)
+		}
+		cl.log.Warn("cannot connect to the broker; retrying", attrs...)
+		cl.failWhy, cl.failLog, cl.failures = why, time.Now(), 0
+	}
+}
+
+// connectHint says in plain words what a failed connection most likely
+// needs, or "" when the error says it well enough.
+func connectHint(err error, o Options) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		if o.CAFile == "" {
+			return "the broker's certificate is not signed by a CA this system trusts: give its CA file"
+		}
+		return "the broker's certificate is not signed by the CA in " + o.CAFile + ": is it the broker's CA?"
+	case errors.As(err, &host):
+		return "the broker's certificate is not for " + host.Host + ": connect by a name it has, or set the TLS server name"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "the broker's certificate has expired or is not valid yet: is this machine's clock right?"
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return "the broker refused the credentials: check the user name and password (with a client certificate: its CN)"
+	case strings.Contains(err.Error(), "remote error: tls:"):
+		return "the broker refused the TLS handshake: it may need a client certificate signed by its CA, or refuse this one"
+	}
+	return ""
 }
 
 func (cl *Client) onConnect(c paho.Client) {

@@ -69,8 +69,9 @@ type Client struct {
 }
 
 // New returns a client for the supervisor named in cfg, or ErrNoSupervisor
-// when cfg has no supervisor API. hc nil means http.DefaultClient; log nil
-// means no logs.
+// when cfg has no supervisor API. hc nil means a client that never uses a
+// proxy (HTTP_PROXY must not see the key: the supervisor is on the device);
+// log nil means no logs.
 func New(cfg Config, hc *http.Client, log *slog.Logger) (*Client, error) {
 	if !cfg.SupervisorAPI() {
 		return nil, ErrNoSupervisor
@@ -82,7 +83,9 @@ func New(cfg Config, hc *http.Client, log *slog.Logger) (*Client, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
 	if hc == nil {
-		hc = http.DefaultClient
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		hc = &http.Client{Transport: t}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -98,13 +101,13 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // Device reads GET /v1/device.
 func (c *Client) Device(ctx context.Context) (Device, error) {
-	var d Device
 	body, err := c.call(ctx, http.MethodGet, "/v1/device", nil, true, http.StatusOK)
 	if err != nil {
-		return d, err
+		return Device{}, err
 	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return d, fmt.Errorf("balena: GET /v1/device: %w", err)
+	d, err := parseDevice(body)
+	if err != nil {
+		return Device{}, fmt.Errorf("balena: GET /v1/device: %w", err)
 	}
 	return d, nil
 }

@@ -394,34 +394,6 @@ func TestDeviceFields(t *testing.T) {
 	}
 }
 
-func TestDownloadProgressForms(t *testing.T) {
-	for in, want := range map[string]any{
-		`{"download_progress":84}`:     84,
-		`{"download_progress":"84"}`:   84,
-		`{"download_progress":33.6}`:   34,
-		`{"download_progress":null}`:   nil,
-		`{}`:                           nil,
-		`{"download_progress":"lots"}`: "error",
-	} {
-		var d balena.Device
-		err := json.Unmarshal([]byte(in), &d)
-		switch want {
-		case "error":
-			if err == nil {
-				t.Errorf("%s: no error", in)
-			}
-		case nil:
-			if err != nil || d.DownloadProgress != nil {
-				t.Errorf("%s: %v, %v; want nil", in, d.DownloadProgress, err)
-			}
-		default:
-			if err != nil || d.DownloadProgress == nil || *d.DownloadProgress != want {
-				t.Errorf("%s: %v, %v; want %v", in, d.DownloadProgress, err, want)
-			}
-		}
-	}
-}
-
 func TestVersion(t *testing.T) {
 	for commit, want := range map[string]string{
 		"":                                 "",

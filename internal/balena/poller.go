@@ -34,6 +34,9 @@ func NewPoller(c *Client, onChange func(State), log *slog.Logger) *Poller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if onChange == nil {
+		onChange = func(State) {}
+	}
 	return &Poller{client: c, onChange: onChange, log: log, refresh: make(chan struct{}, 1)}
 }
 

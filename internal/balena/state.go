@@ -34,31 +34,31 @@ type Device struct {
 	IPAddress         string `json:"ip_address"`
 }
 
-// UnmarshalJSON accepts download_progress as a number, a numeric string (the
-// balena SDK types it as a string) or null.
-func (d *Device) UnmarshalJSON(b []byte) error {
-	type plain Device
+// parseDevice decodes GET /v1/device. It accepts download_progress as a
+// number, a numeric string (the balena SDK types it as a string) or null.
+// (Not an UnmarshalJSON method: State embeds Device and would inherit it.)
+func parseDevice(b []byte) (Device, error) {
 	var raw struct {
-		plain
+		Device
 		DownloadProgress json.RawMessage `json:"download_progress"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
+		return Device{}, err
 	}
-	*d = Device(raw.plain)
+	d := raw.Device
 	p, err := percent(raw.DownloadProgress)
 	if err != nil {
-		return fmt.Errorf("download_progress: %w", err)
+		return Device{}, fmt.Errorf("download_progress: %w", err)
 	}
 	d.DownloadProgress = p
-	return nil
+	return d, nil
 }
 
 // App is this app's entry in GET /v2/applications/state (supervisor v7.12+):
 // the release the supervisor is to run and how far it got.
 type App struct {
-	Name  string
-	AppID int `json:"appId"`
+	Name  string `json:"-"` // the key it is listed under
+	AppID int    `json:"appId"`
 	// Commit is the target release: the one the supervisor applies, or waits
 	// to apply while the update lock is held.
 	Commit string `json:"commit"`
@@ -119,12 +119,12 @@ type State struct {
 	// TargetCommit is the release the supervisor is to run (App.Commit);
 	// empty when the supervisor does not say (older than v7.12, or no
 	// target yet).
-	TargetCommit string
+	TargetCommit string `json:"target_commit"`
 	// UpdateStatus is App.UpdateStatus.
-	UpdateStatus string
+	UpdateStatus string `json:"update_status"`
 	// TargetProgress is the mean download percentage of the target
 	// release's services that are downloading, nil when none is.
-	TargetProgress *int
+	TargetProgress *int `json:"target_progress"`
 }
 
 // UpdateAvailable reports whether the supervisor has a release to run other

@@ -179,8 +179,10 @@ func (s State) Latest() string {
 	return s.Installed()
 }
 
-// HAUpdate is the JSON state of a Home Assistant MQTT update entity (the
-// keys its state_topic reads).
+// HAUpdate is the JSON state of a Home Assistant MQTT update entity: only
+// keys its state_topic accepts (Home Assistant validates the JSON since
+// 2024.11, which added in_progress and update_percentage), so publish it
+// alone on the entity's topic, not inside a larger document.
 type HAUpdate struct {
 	InstalledVersion string `json:"installed_version"`
 	LatestVersion    string `json:"latest_version"`

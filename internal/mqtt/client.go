@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -55,7 +57,7 @@ type Client struct {
 	log  *slog.Logger
 
 	failMu   sync.Mutex
-	failWhy  string    // the last failed attempt's reason, as logged
+	failWhy  string    // the last failed attempt's reason (reasonKey), as logged
 	failLog  time.Time // when a failed attempt was last logged
 	failures int       // failed attempts since the last log line
 }
@@ -144,17 +146,32 @@ func (cl *Client) notified(_ paho.Client, n paho.ConnectionNotification) {
 		cl.failWhy, cl.failures = "", 0
 	case paho.ConnectionNotificationFailed:
 		cl.failures++
-		why := n.Reason.Error()
+		hint := connectHint(n.Reason, cl.opts)
+		why := reasonKey(n.Reason, hint)
 		if why == cl.failWhy && time.Since(cl.failLog) < time.Minute {
 			return
 		}
-		attrs := []any{"broker", redactURL(cl.opts.URL), "err", why, "attempts", cl.failures}
-		if hint := connectHint(n.Reason, cl.opts); hint != "" {
+		attrs := []any{"broker", redactURL(cl.opts.URL), "err", n.Reason.Error(), "attempts", cl.failures}
+		if hint != "" {
 			attrs = append(attrs, "hint", hint)
 		}
 		cl.log.Warn("cannot connect to the broker; retrying", attrs...)
 		cl.failWhy, cl.failLog, cl.failures = why, time.Now(), 0
 	}
+}
+
+// reasonKey tells failures apart for the log: by their hint, else by the
+// error without its addresses (a new local port on every attempt is not a
+// new reason).
+func reasonKey(err error, hint string) string {
+	if hint != "" {
+		return hint
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Op + ": " + op.Err.Error()
+	}
+	return err.Error()
 }
 
 // connectHint says in plain words what a failed connection most likely
@@ -175,7 +192,10 @@ func connectHint(err error, o Options) string {
 		return "the broker's certificate has expired or is not valid yet: is this machine's clock right?"
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return "the broker refused the credentials: check the user name and password (with a client certificate: its CN)"
-	case strings.Contains(err.Error(), "remote error: tls:"):
+	case strings.Contains(err.Error(), "remote error: tls:"),
+		// With TLS 1.3 a broker that refuses the client's certificate (or
+		// its absence) may close the connection before its alert is read.
+		isTLS(o.URL) && o.CertFile == "" && errors.Is(err, syscall.ECONNRESET):
 		return "the broker refused the TLS handshake: it may need a client certificate signed by its CA, or refuse this one"
 	}
 	return ""
@@ -264,6 +284,11 @@ func (cl *Client) Publish(ctx context.Context, topic string, payload []byte, ret
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
 	}
+}
+
+func isTLS(rawURL string) bool {
+	return strings.HasPrefix(rawURL, "ssl://") || strings.HasPrefix(rawURL, "wss://") ||
+		strings.HasPrefix(rawURL, "tls://") || strings.HasPrefix(rawURL, "mqtts://")
 }
 
 // redactURL hides a password in a broker URL.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +170,29 @@ func waitLog(t *testing.T, logs *syncBuffer, want string) {
 			t.Fatalf("log never said %q:\n%s", want, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A failure that differs only by the local port of each attempt is the same
+// reason: it is logged once, not on every retry.
+func TestReasonKeyIgnoresAddresses(t *testing.T) {
+	reset := func(port int) error {
+		return fmt.Errorf("network Error : %w", &net.OpError{Op: "write", Net: "tcp",
+			Source: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8885},
+			Err: os.NewSyscallError("write", syscall.ECONNRESET)})
+	}
+	o := Options{URL: "ssl://broker:8885"}
+	a, b := reset(40001), reset(40002)
+	if a.Error() == b.Error() {
+		t.Fatal("the errors should differ by port")
+	}
+	if ka, kb := reasonKey(a, connectHint(a, o)), reasonKey(b, connectHint(b, o)); ka != kb {
+		t.Errorf("keys %q and %q differ", ka, kb)
+	}
+	if h := connectHint(a, o); !strings.Contains(h, "client certificate") {
+		t.Errorf("a reset during TLS without a client certificate: hint %q", h)
+	}
+	if h := connectHint(a, Options{URL: "tcp://broker:1883"}); h != "" {
+		t.Errorf("a reset on plain MQTT: hint %q", h)
 	}
 }

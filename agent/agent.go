@@ -59,6 +59,11 @@ type Settings struct {
 	// on, and Run switches them on again (MAKERCAST_RESUME): a power cut or
 	// an update in the middle of an event does not end it.
 	Resume StateFile
+	// Fleet and UpdateLock, when set, are the fleet manager (balena): its
+	// release and actions in Home Assistant, and updates held off while a
+	// stream is on.
+	Fleet      Fleet
+	UpdateLock UpdateLock
 }
 
 // AutoCameras is the template for cameras found on the machine.
@@ -166,6 +171,13 @@ type Agent struct {
 	// resumed is the switched-on destinations last saved for Resume.
 	resumed []string
 
+	// The fleet manager: its latest release state (published again on
+	// reconnect), finished actions, and whether the update lock is held.
+	fleetc      chan FleetUpdate
+	fleetState  *FleetUpdate
+	fleetDone   chan fleetResult
+	updatesHeld bool
+
 	healthc  chan healthResult
 	problems []string
 	healthAt time.Time
@@ -236,6 +248,8 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		tlDone:    make(chan tlResult, 8),
 		healthc:   make(chan healthResult, 1),
 		devicec:   make(chan Inventory, 1),
+		fleetc:    make(chan FleetUpdate, 1),
+		fleetDone: make(chan fleetResult, 4),
 		camNames:  map[string]string{},
 
 		seenConfigs:    map[string]bool{},
@@ -523,6 +537,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cancel()
+			if a.updatesHeld {
+				_ = a.s.UpdateLock.Unlock() // streams end with the agent
+			}
 			// Runners may be blocked handing over an event: keep draining
 			// until they are all gone.
 			for {
@@ -539,6 +556,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.apply(ctx, ev)
 		case inv := <-a.devicec:
 			a.devicesChanged(ctx, inv)
+		case u := <-a.fleetc:
+			a.fleetState = &u
+			a.publishJSON(ctx, a.s.Topics.FleetUpdate(), u, true)
+		case r := <-a.fleetDone:
+			a.fleetAnswered(ctx, r)
 		case <-a.connected:
 			a.publishAll(ctx)
 			a.announce(ctx)
@@ -598,6 +620,9 @@ func (a *Agent) handle(ctx context.Context, m Message) {
 	var data any
 	if err == nil {
 		data, err = a.execute(ctx, cmd)
+		if err == nil && fleetCommand(cmd.Name) {
+			return // answered when the fleet manager is done
+		}
 	}
 	if err != nil {
 		a.log.Info("command rejected", "topic", m.Topic, "error", err)
@@ -656,6 +681,8 @@ func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
 		return map[string]any{"destination": d.dest.Name, "state": onOff(c.On)}, nil
 	case CmdStatus:
 		return a.deviceState(), nil
+	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
+		return nil, a.fleetCommand(c) // answered when done
 	case CmdTimelapse:
 		return a.timelapseCommand(ctx, c)
 	case CmdTimelapseFrame:
@@ -736,7 +763,7 @@ func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
 			}
 		}
 		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-		a.saveResume()
+		a.switched()
 		return
 	}
 	w := map[string]want{}
@@ -756,7 +783,14 @@ func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
 		}
 	}
 	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
+	a.switched()
+}
+
+// switched follows the switches after a change: what is on is saved for
+// Resume, and updates are held off while anything is on.
+func (a *Agent) switched() {
 	a.saveResume()
+	a.holdUpdates()
 }
 
 // resumeState is what Resume keeps: the configured destinations switched on.
@@ -794,11 +828,8 @@ func (a *Agent) resume(ctx context.Context) {
 		cams[d.dest.Camera] = true
 	}
 	for cam := range cams {
-		if cs, ok := a.cams[cam]; ok {
-			a.sync(ctx, cs)
-		}
+		a.sync(ctx, a.cams[cam]) // nil: waiting for its camera
 	}
-	a.saveResume()
 }
 
 // saveResume saves the switched-on configured destinations when they
@@ -989,6 +1020,9 @@ func (a *Agent) publishAll(ctx context.Context) {
 	if a.health != nil {
 		a.publishJSON(ctx, a.s.Topics.Health(), a.health, true)
 	}
+	if a.fleetState != nil {
+		a.publishJSON(ctx, a.s.Topics.FleetUpdate(), a.fleetState, true)
+	}
 }
 
 func (a *Agent) publishJSON(ctx context.Context, topic string, v any, retained bool) {
@@ -1011,7 +1045,7 @@ func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retai
 
 // model is what discovery describes.
 func (a *Agent) model() Model {
-	var m Model
+	m := Model{Fleet: a.s.Fleet != nil}
 	m.Cameras = append(m.Cameras, a.camOrder...)
 	for _, n := range a.order {
 		m.Destinations = append(m.Destinations, ModelDestination{Name: n, Camera: a.dests[n].dest.Camera})

@@ -134,6 +134,8 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 	case "timelapse_frame":
 		// Any payload: a layer change, a button.
 		return Command{Name: CmdTimelapseFrame, Camera: subject}, nil
+	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
+		return fleetPress(kind, payload)
 	case "timelapse":
 		cmd.Name, cmd.Camera = CmdTimelapse, subject
 		trimmed := bytes.TrimSpace(payload)
@@ -217,6 +219,11 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 		}
 		cmd.On = on
 	case CmdStatus:
+	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
+		if r.State != nil || r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil ||
+			r.Width != nil || r.Height != nil || r.Quality != nil || r.Interval != nil || r.Mode != nil {
+			return cmd, cmdErr(CodeBadPayload, "%s takes only transaction", subject)
+		}
 	case CmdSnapshot:
 		cmd.Camera = str(r.Camera)
 		return snapshotOptions(cmd, r)
@@ -234,7 +241,7 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 			return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
 		}
 	default:
-		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, timelapse, status, add_destination, remove_destination)", quote(subject))
+		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, timelapse, status, add_destination, remove_destination, fleet_update, fleet_restart, fleet_reboot, fleet_identify)", quote(subject))
 	}
 	return cmd, nil
 }
@@ -325,6 +332,29 @@ func timelapseOptions(cmd Command, r request) (Command, error) {
 		default:
 			return cmd, cmdErr(CodeBadValue, "mode must be interval or manual, got %s", quote(*r.Mode))
 		}
+	}
+	return cmd, nil
+}
+
+// fleetPress reads a fleet/<action>/set message: any plain payload presses
+// it (HA's button sends PRESS, its update entity "install"); JSON may carry
+// only a transaction.
+func fleetPress(name string, payload []byte) (Command, error) {
+	cmd := Command{Name: name}
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return cmd, nil
+	}
+	r, err := decode(trimmed)
+	if err != nil {
+		return Command{}, err
+	}
+	if r.State != nil || r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil ||
+		r.Width != nil || r.Height != nil || r.Quality != nil || r.Interval != nil || r.Mode != nil {
+		return Command{}, cmdErr(CodeBadPayload, "a fleet topic takes only transaction")
+	}
+	if r.Transaction != nil {
+		cmd.Transaction = *r.Transaction
 	}
 	return cmd, nil
 }

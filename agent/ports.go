@@ -71,6 +71,9 @@ type Discovery interface {
 type Model struct {
 	Cameras      []string
 	Destinations []ModelDestination
+	// Fleet is true under a fleet manager (balena): its update entity and
+	// buttons.
+	Fleet bool
 }
 
 // ModelDestination is one destination and the camera feeding it.

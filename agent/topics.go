@@ -61,6 +61,14 @@ func (t Topics) DestinationState(d string) string { return t.Base + "/destinatio
 // DestinationSet: ON/OFF or JSON for one destination.
 func (t Topics) DestinationSet(d string) string { return t.Base + "/destination/" + d + "/set" }
 
+// FleetUpdate: retained JSON of the fleet manager's release state (Home
+// Assistant's update entity).
+func (t Topics) FleetUpdate() string { return t.Base + "/fleet/update" }
+
+// FleetSet: <base>/fleet/<action>/set, action update, restart, reboot or
+// identify; any payload presses it.
+func (t Topics) FleetSet(action string) string { return t.Base + "/fleet/" + action + "/set" }
+
 // Request: <base>/request/<command>, JSON with an optional transaction.
 func (t Topics) Request(cmd string) string { return t.Base + "/request/" + cmd }
 
@@ -75,6 +83,7 @@ func (t Topics) Subscriptions() []string {
 		t.Base + "/camera/+/timelapse/set",
 		t.Base + "/camera/+/timelapse/frame",
 		t.Base + "/destination/+/set",
+		t.Base + "/fleet/+/set",
 		t.Base + "/request/+",
 	}
 }
@@ -98,6 +107,8 @@ func (t Topics) route(topic string) (kind, subject string, ok bool) {
 		return "timelapse_frame", parts[1], true
 	case len(parts) == 3 && parts[0] == "destination" && parts[2] == "set":
 		return "destination", parts[1], true
+	case len(parts) == 3 && parts[0] == "fleet" && parts[2] == "set" && fleetActions[parts[1]] != "":
+		return fleetActions[parts[1]], "", true
 	case len(parts) == 2 && parts[0] == "request":
 		return "request", parts[1], true
 	}

@@ -24,7 +24,7 @@ func (a Announcer) Configs(m agent.Model) []agent.Message {
 	if !a.enabled {
 		return nil
 	}
-	hm := Model{Device: a.device, Base: a.base}
+	hm := Model{Device: a.device, Base: a.base, Fleet: m.Fleet}
 	for _, c := range m.Cameras {
 		hm.Cameras = append(hm.Cameras, Camera{Name: c})
 	}

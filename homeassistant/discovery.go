@@ -214,7 +214,34 @@ func entities(m Model) []entity {
 	for _, d := range dests {
 		out = append(out, b.destinationLive(d), b.destinationState(d), b.destinationReconnects(d), b.destinationBitrate(d))
 	}
+	if m.Fleet {
+		out = append(out, b.fleet()...)
+	}
 	return out
+}
+
+// fleet are the fleet manager's (balena's) entities: the release as an
+// update entity (install = the supervisor's update, refused while a stream
+// is on), and buttons to restart the agent, reboot the device and blink
+// its LED.
+func (b builder) fleet() []entity {
+	u := b.entity("update", "fleet", "update", "release")
+	u.config["state_topic"] = b.topics.FleetUpdate()
+	u.config["command_topic"] = b.topics.FleetSet("update")
+	u.config["payload_install"] = "install"
+	u.config["device_class"] = "firmware"
+	u.config["entity_category"] = "config"
+	u.config["title"] = "makercast"
+	button := func(action, name, class string) entity {
+		e := b.entity("button", "fleet", action, name)
+		e.config["command_topic"] = b.topics.FleetSet(action)
+		e.config["payload_press"] = "PRESS"
+		e.config["device_class"] = class
+		e.config["entity_category"] = "config"
+		return e
+	}
+	return []entity{u, button("restart", "restart agent", "restart"), button("reboot", "reboot device", "restart"),
+		button("identify", "identify", "identify")}
 }
 
 // cameraStream is the device's main control: ON goes live on every

@@ -55,6 +55,9 @@ func render(msgs []Message) []byte {
 	return b.Bytes()
 }
 
+// balenaPi is pi1 running under balena: the fleet entities too.
+var balenaPi = func() Model { m := pi1; m.Fleet = true; return m }()
+
 func TestDiscoveryGolden(t *testing.T) {
 	for _, tc := range []struct {
 		file   string
@@ -63,6 +66,7 @@ func TestDiscoveryGolden(t *testing.T) {
 	}{
 		{"one_camera_one_destination.golden", "", pi1},
 		{"two_cameras_three_destinations.golden", "ha", studio},
+		{"balena_fleet.golden", "", balenaPi},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got := render(Discovery(tc.prefix, tc.model))
@@ -90,10 +94,14 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 		Cameras:      []Camera{{Name: "cam-1"}},
 		Destinations: []Destination{{Name: "a_b", Camera: "cam-1"}},
 	}
-	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare} {
+	for name, m := range map[string]Model{"pi1": pi1, "studio": studio, "bare": bare, "balena": balenaPi} {
 		for _, prefix := range []string{"", "homeassistant", "ha/discovery"} {
 			msgs := Discovery(prefix, m)
-			if want := 12 + 9*len(m.Cameras) + 4*len(m.Destinations); len(msgs) != want {
+			fleet := 0
+			if m.Fleet {
+				fleet = 4 // update entity; restart, reboot and identify buttons
+			}
+			if want := 12 + 9*len(m.Cameras) + 4*len(m.Destinations) + fleet; len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {

@@ -21,6 +21,9 @@ type Model struct {
 	Base         string // topic base "<prefix>/<device id>", e.g. "makercast/pi1"
 	Cameras      []Camera
 	Destinations []Destination
+	// Fleet: the device runs under a fleet manager (balena): an update
+	// entity and restart, reboot and identify buttons.
+	Fleet bool
 }
 
 // Message is one discovery message. The caller publishes it retained.

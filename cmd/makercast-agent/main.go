@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/makercast/makercast/agent"
@@ -91,6 +92,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	device := homeassistant.Device{ID: cfg.DeviceID, Name: cfg.DeviceName, Model: telemetry.BoardModel(os.DirFS("/")), SWVersion: version}
+	bal, err := newFleet(log.With("component", "balena"))
+	if err != nil {
+		return err
+	}
+	fleetPort, updateLock := bal.ports()
 	var resume agent.StateFile
 	if cfg.Resume {
 		resume = statefile.File{Path: filepath.Join(cfg.MediaDir, "state", "resume.json")}
@@ -99,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ag, err := agent.New(agent.Settings{
 		Topics: topics, Cameras: cameras, AutoCameras: cfg.AgentAutoCameras(), Devices: inv,
 		Destinations: cfg.DestinationList, MaxOutputs: cfg.MaxOutputs, Resume: resume,
+		Fleet: fleetPort, UpdateLock: updateLock,
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
 		Timelapse: cfg.AgentTimelapse(),
@@ -138,16 +145,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	merr := make(chan error, 1)
 	go func() { merr <- client.Run(mctx) }()
 	wctx, wcancel := context.WithCancel(ctx)
-	wdone := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Add(2)
 	go func() {
-		defer close(wdone)
+		defer watchers.Done()
 		if watcher != nil {
 			_ = watcher.Run(wctx, inv, ag.DevicesChanged)
 		}
 	}()
+	go func() { defer watchers.Done(); bal.watch(wctx, ag, log.With("component", "balena")) }()
 	aerr := ag.Run(ctx)
 	wcancel()
-	<-wdone
+	watchers.Wait()
 	mcancel()
 	if err := <-merr; err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -58,6 +59,16 @@ func TestSecureBroker(t *testing.T) {
 		Devices:     []string{"pi-a", "pi-b", "pi-agent", "pi-d"},
 		CertDevices: []string{"pi-c"},
 	})
+	// Started as root, Mosquitto reads the key, password and ACL files as
+	// user mosquitto: the scripts' ownership is what lets it.
+	if os.Geteuid() == 0 {
+		if u, err := user.Lookup("mosquitto"); err == nil {
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.Pid()))
+			if err != nil || !strings.Contains(string(status), "\nUid:\t"+u.Uid+"\t") {
+				t.Errorf("the broker does not run as mosquitto (uid %s): %v\n%s", u.Uid, err, grepLines(string(status), "Uid"))
+			}
+		}
+	}
 	// Another broker's CA and a client certificate it signed.
 	foreign := filepath.Join(t.TempDir(), "foreign")
 	script(t, "make-ca.sh", "--dir", foreign, "localhost")

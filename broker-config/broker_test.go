@@ -80,6 +80,7 @@ func TestSecureBroker(t *testing.T) {
 	t.Run("a device cannot take over another's client id", func(t *testing.T) { noClientIDTakeover(t, b) })
 	t.Run("agent over TLS with a password", func(t *testing.T) { agentWithPassword(t, b) })
 	t.Run("agent with a client certificate", func(t *testing.T) { agentWithCertificate(t, b) })
+	t.Run("agent over websockets with TLS", func(t *testing.T) { agentOverWebsockets(t, b) })
 	t.Run("agent refused says why", func(t *testing.T) { agentRefused(t, b, foreign) })
 	if t.Failed() {
 		return
@@ -362,6 +363,25 @@ func agentWithCertificate(t *testing.T, b *testenv.SecureMosquitto) {
 			}
 		})
 	}
+}
+
+// wss:// gets the same TLS settings as ssl:// (the CA file here).
+func agentOverWebsockets(t *testing.T, b *testenv.SecureMosquitto) {
+	ha := testenv.WatchAs(t, b.URL, b.As("homeassistant"), "makercast/pi-a/#")
+	// pi-a's availability is retained from the ACL tests: clear it, so
+	// that "online" below is the agent's.
+	ha.Publish("makercast/pi-a/availability", nil, true)
+	mark := ha.Len()
+	env := map[string]string{}
+	for k, v := range b.Devices["pi-a"] {
+		env[k] = v
+	}
+	env["MAKERCAST_MQTT_URL"] = fmt.Sprintf("wss://localhost:%d", b.WSPort)
+	p := startAgent(t, env)
+	ha.WaitFrom(mark, "makercast/pi-a/availability", testenv.Equals("online"), 20*time.Second)
+	ha.Publish("makercast/pi-a/request/status", []byte(`{"transaction":"over-wss"}`), false)
+	ha.WaitFrom(mark, "makercast/pi-a/response/status", testenv.Contains(`"status":"ok"`, "over-wss"), 10*time.Second)
+	p.stop(t)
 }
 
 // An agent that cannot connect keeps trying and says why, in words.

@@ -33,7 +33,7 @@ const Prefix = "MAKERCAST"
 type Spec struct {
 	DeviceID         string        `envconfig:"DEVICE_ID" desc:"device id in MQTT topics and Home Assistant ids; lowercase letters, digits, - and _ (default: the sanitised hostname)"`
 	DeviceName       string        `envconfig:"DEVICE_NAME" desc:"device name shown in Home Assistant (default: makercast <device id>)"`
-	MQTTURL          string        `envconfig:"MQTT_URL" default:"tcp://127.0.0.1:1883" desc:"MQTT broker: tcp://, ssl:// or ws:// host:port"`
+	MQTTURL          string        `envconfig:"MQTT_URL" default:"tcp://127.0.0.1:1883" desc:"MQTT broker: tcp://, ssl://, ws:// or wss:// host:port"`
 	MQTTUsername     string        `envconfig:"MQTT_USERNAME" desc:"MQTT user name"`
 	MQTTPassword     secret.Secret `envconfig:"MQTT_PASSWORD" desc:"MQTT password (secret)"`
 	MQTTPasswordFile string        `envconfig:"MQTT_PASSWORD_FILE" desc:"file holding the MQTT password, instead of MQTT_PASSWORD"`

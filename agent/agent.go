@@ -116,6 +116,9 @@ type cameraStatus struct {
 type Message struct {
 	Topic   string
 	Payload []byte
+	// Retained is set on a message the broker kept and sends again on
+	// every (re)connect.
+	Retained bool
 }
 
 // Agent is the device: it owns the state, runs the camera supervisors and
@@ -136,11 +139,10 @@ type Agent struct {
 	dests    map[string]*destStatus
 	order    []string // destination names, sorted
 
-	// The machine's devices: the latest inventory, the stable names given
-	// to detected cameras (identity → name) and a counter of changes.
+	// The machine's devices: the latest inventory and the stable names
+	// given to detected cameras (identity → name).
 	inv      Inventory
 	camNames map[string]string
-	devSeq   uint64
 	devicec  chan Inventory
 	// Camera runners: started by Run and by cameras plugged in later, all
 	// under runCtx and waited for by Run.
@@ -176,6 +178,7 @@ type Agent struct {
 	fleetc      chan FleetUpdate
 	fleetState  *FleetUpdate
 	fleetDone   chan fleetResult
+	fleetBusy   bool // one action at a time
 	updatesHeld bool
 
 	healthc  chan healthResult
@@ -281,7 +284,8 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 }
 
 // addCamera adds a camera: configured ones at start, detected ones as they
-// are plugged in. Its runner starts with Run, or at once when Run is on.
+// are plugged in. Its runner starts with Run, or, for a camera plugged in
+// while Run is on, once syncCameras knows its device.
 func (a *Agent) addCamera(c Camera, detected bool) *cameraStatus {
 	c.Spec.Slots = a.s.MaxOutputs
 	cs := &cameraStatus{cam: c, state: CaptureIdle, detected: detected,
@@ -290,9 +294,6 @@ func (a *Agent) addCamera(c Camera, detected bool) *cameraStatus {
 	a.camOrder = append(a.camOrder, c.Name)
 	a.snaps[c.Name] = &snapState{}
 	a.tls[c.Name] = &timelapse{}
-	if a.runCtx != nil {
-		a.startRunner(cs)
-	}
 	return cs
 }
 
@@ -337,7 +338,6 @@ func (a *Agent) DevicesChanged(inv Inventory) {
 // microphones are paired, and every runner learns its camera's hardware.
 // It returns the cameras added.
 func (a *Agent) syncCameras() (added []string) {
-	a.devSeq++
 	if auto := a.s.AutoCameras; auto != nil {
 		cameraNames(a.inv.Cameras, a.camNames, func(n string) bool {
 			cs, ok := a.cams[n]
@@ -371,7 +371,9 @@ func (a *Agent) syncCameras() (added []string) {
 	var micCams []DetectedCamera
 	var micNames, prefer []string
 	for _, n := range a.camOrder {
-		if cs := a.cams[n]; cs.cam.AutoMic {
+		// A detected camera that is unplugged takes no microphone (it would
+		// keep one from a camera that is there).
+		if cs := a.cams[n]; cs.cam.AutoMic && !(cs.detected && cs.found == nil) {
 			var d DetectedCamera
 			if cs.found != nil {
 				d = *cs.found
@@ -405,9 +407,12 @@ func (a *Agent) syncCameras() (added []string) {
 		if present != cs.dev.present {
 			a.log.Info("camera", "camera", n, "plugged_in", present)
 		}
-		cs.dev = camDevice{spec: spec, present: present, seq: a.devSeq}
-		if cs.runner != nil {
+		cs.dev = camDevice{spec: spec, present: present}
+		switch {
+		case cs.runner != nil:
 			cs.runner.setDevice(cs.dev)
+		case a.runCtx != nil: // plugged in while running
+			a.startRunner(cs)
 		}
 	}
 	return added
@@ -428,7 +433,10 @@ func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
 					a.publishDest(ctx, d)
 				}
 			}
-			a.sync(ctx, a.cams[def]) // a destination switched on before (resumed) starts now
+		}
+		for _, n := range added {
+			a.sync(ctx, a.cams[n]) // destinations waiting for it (switched on, resumed) start now
+			a.publishTimelapse(ctx, n)
 		}
 		a.announce(ctx)
 	}
@@ -439,7 +447,9 @@ func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
 }
 
 func (a *Agent) addDest(d Destination) error {
-	if _, ok := a.cams[d.Camera]; !ok && !(d.Camera == "" && a.s.AutoCameras != nil) {
+	// With cameras found as they are plugged in, a destination may name one
+	// that is not there yet ("" is the first one found); it waits for it.
+	if _, ok := a.cams[d.Camera]; !ok && a.s.AutoCameras == nil {
 		return &CommandError{CodeUnknownCamera, fmt.Sprintf("no camera named %s", quote(d.Camera))}
 	}
 	if _, dup := a.dests[d.Name]; dup {
@@ -521,8 +531,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.runHealth(rctx) }()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); a.runners.Wait(); close(done) }()
 	stats := time.NewTicker(a.s.Telemetry.Stats)
 	defer stats.Stop()
 	a.recoverTimelapses(ctx)
@@ -538,10 +546,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			cancel()
 			if a.updatesHeld {
-				_ = a.s.UpdateLock.Unlock() // streams end with the agent
+				if err := a.s.UpdateLock.Unlock(); err != nil { // streams end with the agent
+					a.log.Warn("update lock", "hold", false, "err", err)
+				}
 			}
-			// Runners may be blocked handing over an event: keep draining
-			// until they are all gone.
+			// No runner is added once the loop has left: wait for all of
+			// them, including cameras plugged in while running. They may be
+			// blocked handing over an event: keep draining until they are gone.
+			done := make(chan struct{})
+			go func() { wg.Wait(); a.runners.Wait(); close(done) }()
 			for {
 				select {
 				case <-a.events:
@@ -583,6 +596,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.gotHealth(ctx, h)
 		case <-stats.C:
 			a.statsTick(ctx)
+			a.holdUpdates() // a lock that could not be taken is tried again
 		case <-a.dropped:
 			a.log.Warn("commands arrive faster than they are handled; some were dropped")
 		}
@@ -616,6 +630,9 @@ func (a *Agent) handle(ctx context.Context, m Message) {
 	if err == nil && cmd.Name == CmdSnapshot {
 		a.snapshot(ctx, cmd) // answered when the picture is taken
 		return
+	}
+	if err == nil && m.Retained && fleetCommand(cmd.Name) {
+		err = cmdErr(CodeBadPayload, "a retained fleet command is ignored (it would run again on every reconnect); clear it with mosquitto_pub -r -n -t %s", m.Topic)
 	}
 	var data any
 	if err == nil {
@@ -758,9 +775,18 @@ func (a *Agent) setOn(d *destStatus, on bool) {
 func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
 	if cs == nil { // destinations still waiting for their camera
 		for _, n := range a.order {
-			if d := a.dests[n]; d.dest.Camera == "" {
-				a.publishDest(ctx, d)
+			d := a.dests[n]
+			if _, ok := a.cams[d.dest.Camera]; ok {
+				continue
 			}
+			if d.on {
+				d.state, d.retryIn = StateRetrying, 0
+				d.lastError = "waiting for the camera to be plugged in"
+				if d.dest.Camera != "" {
+					d.lastError = "waiting for camera " + d.dest.Camera + " to be plugged in"
+				}
+			}
+			a.publishDest(ctx, d)
 		}
 		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
 		a.switched()

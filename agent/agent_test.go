@@ -80,7 +80,7 @@ func TestProblemFlagsArePublishedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, err = mqtt.New(mqtt.Options{URL: broker.URL, ClientID: "pi3", AvailabilityTopic: topics.Availability(),
-		Subscriptions: a.Subscriptions(), Handle: func(topic string, p []byte) { a.Deliver(agent.Message{Topic: topic, Payload: p}) },
+		Subscriptions: a.Subscriptions(), Handle: func(topic string, p []byte, r bool) { a.Deliver(agent.Message{Topic: topic, Payload: p, Retained: r}) },
 		OnConnect: a.Connected}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -336,13 +336,17 @@ func timelapseOptions(cmd Command, r request) (Command, error) {
 	return cmd, nil
 }
 
-// fleetPress reads a fleet/<action>/set message: any plain payload presses
-// it (HA's button sends PRESS, its update entity "install"); JSON may carry
-// only a transaction.
+// fleetPress reads a fleet/<action>/set message: any plain payload but an
+// empty one presses it (HA's button sends PRESS, its update entity
+// "install"); JSON may carry only a transaction.
 func fleetPress(name string, payload []byte) (Command, error) {
 	cmd := Command{Name: name}
 	trimmed := bytes.TrimSpace(payload)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if len(trimmed) == 0 {
+		// What a subscriber gets when a retained message is cleared.
+		return cmd, cmdErr(CodeBadPayload, "an empty payload presses nothing (send PRESS)")
+	}
+	if trimmed[0] != '{' {
 		return cmd, nil
 	}
 	r, err := decode(trimmed)

@@ -57,6 +57,33 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
+// Fleet presses: any non-empty plain payload, JSON with only a
+// transaction; an empty payload (a retained message being cleared) and
+// other fields are refused.
+func TestFleetPress(t *testing.T) {
+	for _, c := range []struct {
+		sub, payload, want, code string
+	}{
+		{"fleet/reboot/set", "PRESS", CmdFleetReboot, ""},
+		{"fleet/update/set", "install", CmdFleetUpdate, ""},
+		{"fleet/identify/set", `{"transaction":"t1"}`, CmdFleetIdentify, ""},
+		{"request/fleet_restart", `{"transaction":"t2"}`, CmdFleetRestart, ""},
+		{"fleet/reboot/set", "", "", CodeBadPayload},
+		{"fleet/reboot/set", `{"force":true}`, "", CodeBadPayload},
+		{"request/fleet_reboot", `{"state":"ON"}`, "", CodeBadPayload},
+		{"fleet/selfdestruct/set", "PRESS", "", CodeUnknownCommand},
+	} {
+		cmd, err := topics.ParseCommand(topics.Base+"/"+c.sub, []byte(c.payload))
+		var ce *CommandError
+		switch {
+		case c.code == "" && (err != nil || cmd.Name != c.want):
+			t.Errorf("%s %q: %+v, %v; want %s", c.sub, c.payload, cmd, err, c.want)
+		case c.code != "" && (!errors.As(err, &ce) || ce.Code != c.code):
+			t.Errorf("%s %q: %v, want code %s", c.sub, c.payload, err, c.code)
+		}
+	}
+}
+
 func TestResponseName(t *testing.T) {
 	for topic, want := range map[string]string{
 		"makercast/pi1/camera/x/stream/set":    "stream",
@@ -65,6 +92,9 @@ func TestResponseName(t *testing.T) {
 		"makercast/pi1/request/Weird Name!":    "error",
 		"makercast/pi1/somewhere/else":         "error",
 		"makercast/pi1/request/" + "abc_def_g": "abc_def_g",
+		"makercast/pi1/fleet/reboot/set":       "fleet_reboot",
+		"makercast/pi1/fleet/update/set":       "fleet_update",
+		"makercast/pi1/fleet/format/set":       "error",
 	} {
 		if got := topics.ResponseName(topic); got != want {
 			t.Errorf("ResponseName(%q) = %q, want %q", topic, got, want)
@@ -94,7 +124,8 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		switch cmd.Name {
-		case CmdStream, CmdDestination, CmdStatus, CmdAddDestination, CmdRemoveDestination, CmdSnapshot, CmdTimelapse, CmdTimelapseFrame:
+		case CmdStream, CmdDestination, CmdStatus, CmdAddDestination, CmdRemoveDestination, CmdSnapshot, CmdTimelapse, CmdTimelapseFrame,
+			CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
 		default:
 			t.Fatalf("accepted unknown command %q", cmd.Name)
 		}

@@ -104,13 +104,32 @@ func portSuffix(bus string) string {
 // cameraNames gives every detected camera its stable name. names holds the
 // names given so far (identity → name) and is extended; a name once given
 // stays with its camera for the life of the agent, plugged in or not. A
-// camera whose model is plugged in twice gets the port as a suffix, so two
-// identical C270s become c270_1-2 and c270_1-3 whichever is found first.
-// taken are names that must not be reused (configured cameras).
+// camera is named after its model; when two of one model are plugged in,
+// the one found second (or both, when found together) get the port as a
+// suffix, so two identical C270s become c270_1-2 and c270_1-3. A camera
+// plugged into another port, while no other of its model is there, keeps
+// its name. taken are names that must not be reused (configured cameras).
 func cameraNames(found []DetectedCamera, names map[string]string, taken func(string) bool) {
 	byBase := map[string]int{}
+	present := map[string]bool{}
 	for _, d := range found {
 		byBase[baseName(d)]++
+		present[d.identity()] = true
+	}
+	// The only camera of its model, back on another port: it takes over
+	// the name it had there.
+	for _, d := range found {
+		id, base := d.identity(), baseName(d)
+		if _, ok := names[id]; ok || byBase[base] != 1 {
+			continue
+		}
+		for old, n := range names {
+			if n == base && !present[old] && strings.HasPrefix(old, d.Source+"|"+d.Card+"|") {
+				delete(names, old)
+				names[id] = n
+				break
+			}
+		}
 	}
 	inUse := map[string]bool{}
 	for _, n := range names {

@@ -31,6 +31,20 @@ func TestCameraNamesAreStable(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("after replugs %v", names)
 	}
+	// The only C920, moved to another port while the agent runs: same name.
+	names = map[string]string{}
+	cameraNames([]DetectedCamera{c920}, names, none)
+	moved := c920
+	moved.Bus, moved.Device = "usb-0000:01:00.0-1.4", "/dev/video8"
+	cameraNames([]DetectedCamera{moved}, names, none)
+	if n := names[moved.identity()]; n != "hd_pro_webcam_c920" {
+		t.Errorf("moved to another port: %q", n)
+	}
+	// A second one of the model, plugged in beside it, gets its port.
+	cameraNames([]DetectedCamera{moved, c920}, names, none)
+	if n := names[c920.identity()]; n != "hd_pro_webcam_c920_1-2" {
+		t.Errorf("second of the model: %q", n)
+	}
 	// A name the configuration uses is not given to a detected camera.
 	names = map[string]string{}
 	cameraNames([]DetectedCamera{c920}, names, func(n string) bool { return n == "hd_pro_webcam_c920" })

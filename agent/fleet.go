@@ -93,6 +93,9 @@ func (a *Agent) fleetCommand(c Command) error {
 	if a.s.Fleet == nil {
 		return cmdErr(CodeUnavailable, "this device is not managed by a fleet manager (balena)")
 	}
+	if a.fleetBusy {
+		return cmdErr(CodeBusy, "another fleet action is under way")
+	}
 	if c.Name == CmdFleetUpdate {
 		for _, n := range a.order {
 			if a.dests[n].on {
@@ -104,6 +107,7 @@ func (a *Agent) fleetCommand(c Command) error {
 		CmdFleetUpdate: a.s.Fleet.Install, CmdFleetRestart: a.s.Fleet.RestartAgent,
 		CmdFleetReboot: a.s.Fleet.Reboot, CmdFleetIdentify: a.s.Fleet.Identify,
 	}[c.Name]
+	a.fleetBusy = true
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -120,6 +124,7 @@ func (a *Agent) fleetCommand(c Command) error {
 
 // fleetAnswered answers a finished fleet action.
 func (a *Agent) fleetAnswered(ctx context.Context, r fleetResult) {
+	a.fleetBusy = false
 	var err error
 	switch {
 	case errors.Is(r.err, ErrUpdatesLocked):

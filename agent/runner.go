@@ -67,20 +67,21 @@ type event struct {
 
 // camDevice is what the runner knows of its camera's hardware: the spec to
 // open it with (device node and microphone as found now) and whether it is
-// plugged in. seq grows with every change of the machine's devices: a
-// runner waiting to retry tries again at once (a camera plugged back in).
+// plugged in. Every change of the machine's devices hands the runners a new
+// one: a runner waiting to retry tries again at once (a camera plugged back
+// in).
 type camDevice struct {
 	spec    graph.CaptureSpec
 	present bool
-	seq     uint64
 }
 
 // errUnplugged is the failure of a camera that was pulled out.
 var errUnplugged = errors.New("camera unplugged")
 
-// errNewMic ends a session whose camera got another microphone (its own
-// plugged back in, or one where there was none): it is reopened at once.
-var errNewMic = errors.New("camera's microphone changed")
+// errNewDevice ends a session whose camera got another microphone (its
+// own plugged back in, or one where there was none) or another node (an
+// unplug and replug seen as one change): it is reopened at once.
+var errNewDevice = errors.New("camera's microphone or device node changed")
 
 // cameraRunner supervises one camera: it opens the capture while any of its
 // destinations is wanted and the camera is plugged in, runs one sender loop
@@ -170,11 +171,18 @@ func (r *cameraRunner) run(ctx context.Context) {
 		if time.Since(opened) > time.Minute {
 			bo.Reset()
 		}
-		if errors.Is(failed, errUnplugged) || errors.Is(failed, errNewMic) {
-			// Reported by waitUsable when unplugged; plugged back in or
-			// with its new microphone, it starts at once.
+		if errors.Is(failed, errUnplugged) || errors.Is(failed, errNewDevice) {
+			// Reported by waitUsable when unplugged. Plugged back in, or with
+			// its new microphone or node, a camera that had been running a
+			// while starts at once; one that keeps dropping out soon after
+			// it starts (a webcam browning out a weak hub) waits out the
+			// backoff first, so that it cannot storm.
 			r.log.Info("camera restarts", "reason", failed)
-			bo.Reset()
+			if time.Since(opened) > 10*time.Second {
+				bo.Reset()
+			} else if !r.sleep(ctx, bo.Next(), &wanted) {
+				return
+			}
 			continue
 		}
 		if !r.cameraFailed(ctx, failed, bo, &wanted) {
@@ -367,9 +375,12 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.
 			case !d.present:
 				stopAll()
 				return errUnplugged
-			case d.spec.Audio != spec.Audio:
+			case d.spec.Audio != spec.Audio || d.spec.Video != spec.Video:
 				stopAll()
-				return errNewMic
+				for name, w := range *wanted {
+					r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + errNewDevice.Error()})
+				}
+				return errNewDevice
 			}
 		case <-ctx.Done():
 			stopAll()

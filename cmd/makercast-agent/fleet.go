@@ -62,8 +62,9 @@ func (f *fleet) ports() (agent.Fleet, agent.UpdateLock) {
 	return fl, lock
 }
 
-// watch reports the release state to the agent until ctx ends.
-func (f *fleet) watch(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
+// report makes the release state go to the agent; call it before any
+// goroutine uses the fleet (Install refreshes the poller).
+func (f *fleet) report(ag *agent.Agent, log *slog.Logger) {
 	if f.client == nil {
 		return
 	}
@@ -72,7 +73,13 @@ func (f *fleet) watch(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
 		ag.FleetChanged(agent.FleetUpdate{InstalledVersion: u.InstalledVersion, LatestVersion: u.LatestVersion,
 			Title: u.Title, InProgress: u.InProgress, UpdatePercentage: u.UpdatePercentage})
 	}, log)
-	_ = f.poller.Run(ctx)
+}
+
+// watch reads the release state until ctx ends.
+func (f *fleet) watch(ctx context.Context) {
+	if f.poller != nil {
+		_ = f.poller.Run(ctx)
+	}
 }
 
 func (f *fleet) refresh() {

@@ -98,8 +98,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fleetPort, updateLock := bal.ports()
 	var resume agent.StateFile
+	resumeFile := statefile.File{Path: filepath.Join(cfg.MediaDir, "state", "resume.json")}
 	if cfg.Resume {
-		resume = statefile.File{Path: filepath.Join(cfg.MediaDir, "state", "resume.json")}
+		resume = resumeFile
+	} else if err := os.Remove(resumeFile.Path); err == nil {
+		// Switched on again weeks later, it must not resume an old event.
+		log.Info("resume is off: forgot what was streaming before")
 	}
 	var client *mqtt.Client
 	ag, err := agent.New(agent.Settings{
@@ -116,11 +120,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	bal.report(ag, log.With("component", "balena"))
 	client, err = mqtt.New(mqtt.Options{
 		URL: cfg.MQTTURL, ClientID: "makercast-" + cfg.DeviceID, Username: cfg.MQTTUsername, Password: cfg.MQTTPasswordValue,
 		CAFile: cfg.MQTTCAFile, CertFile: cfg.MQTTCertFile, KeyFile: cfg.MQTTKeyFile, ServerName: cfg.MQTTServerName,
 		AvailabilityTopic: topics.Availability(), Subscriptions: ag.Subscriptions(),
-		Handle:    func(topic string, payload []byte) { ag.Deliver(agent.Message{Topic: topic, Payload: payload}) },
+		Handle: func(topic string, payload []byte, retained bool) {
+			ag.Deliver(agent.Message{Topic: topic, Payload: payload, Retained: retained})
+		},
 		OnConnect: ag.Connected,
 	}, log.With("component", "mqtt"))
 	if err != nil {
@@ -130,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		log.Info("camera", "name", c.Name, "source", c.Source, "device", c.Device)
 	}
 	for _, d := range inv.Cameras {
-		log.Info("camera found", "device", d.String())
+		log.Debug("video device", "device", d.String())
 	}
 	for _, m := range inv.Mics {
 		log.Info("microphone found", "device", m.Device, "card", m.Card, "bus", m.Bus)
@@ -153,7 +160,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			_ = watcher.Run(wctx, inv, ag.DevicesChanged)
 		}
 	}()
-	go func() { defer watchers.Done(); bal.watch(wctx, ag, log.With("component", "balena")) }()
+	go func() { defer watchers.Done(); bal.watch(wctx) }()
 	aerr := ag.Run(ctx)
 	wcancel()
 	watchers.Wait()

@@ -8,9 +8,10 @@ import (
 	"github.com/makercast/makercast/internal/testenv"
 )
 
-// A power cut in the middle of an event (kill -9): the restarted agent
-// goes live again by itself (MAKERCAST_RESUME, on by default). A stream
-// switched off stays off after a restart, and RESUME=false resumes nothing.
+// A power cut in the middle of an event (kill -9), or a clean stop: the
+// restarted agent goes live again by itself (MAKERCAST_RESUME, on by
+// default). A stream switched off stays off after a restart, and
+// RESUME=false resumes nothing.
 func TestResumeAfterCrash(t *testing.T) {
 	r := newRig(t)
 	env := r.env(map[string]string{"MAKERCAST_MEDIA_DIR": t.TempDir()})
@@ -29,7 +30,16 @@ func TestResumeAfterCrash(t *testing.T) {
 		t.Errorf("resumed destination: %s", m.Payload)
 	}
 
-	// Switched off, then restarted (SIGTERM this time): it stays off.
+	// A clean stop (SIGTERM: an update, a reboot) while live: live again
+	// after the restart too.
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.rtmp.WaitGone(t, "s3cretKEY-42", 15*time.Second)
+	b = startAgent(t, env)
+	r.rtmp.WaitPublishing(t, "s3cretKEY-42", 20*time.Second)
+
+	// Switched off, then restarted (SIGTERM): it stays off.
 	mark = r.w.Len()
 	r.w.Publish(r.base+"/camera/test/stream/set", []byte("OFF"), false)
 	r.w.WaitFrom(mark, r.base+"/destination/main/state", testenv.Contains(`"switch":"OFF"`), 5*time.Second)

@@ -45,10 +45,11 @@ type Scanner struct {
 	Root  fs.FS
 	Query func(dev string) (Node, error)
 
-	// cache holds the answers of capture nodes, by node name, with the
-	// node's device number: a camera is not opened again on every scan
-	// (opening a USB camera wakes it up). Answers of other nodes are not
-	// kept: a loopback node becomes a camera without any uevent.
+	// cache holds the answers of capture nodes and of USB nodes, by node
+	// name, with the node's device number: a camera is not opened again on
+	// every scan (opening a USB camera wakes it up, its metadata node too).
+	// Answers of other nodes are not kept: a loopback node becomes a camera
+	// without any uevent.
 	cache map[string]cached
 }
 
@@ -72,12 +73,19 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
-// Forget drops what is known of a node (a uevent says it changed).
-func (s *Scanner) Forget(node string) { delete(s.cache, node) }
+// Forget drops what is known of a node (a uevent says it changed); "*"
+// drops everything (uevents were lost).
+func (s *Scanner) Forget(node string) {
+	if node == "*" {
+		clear(s.cache)
+		return
+	}
+	delete(s.cache, node)
+}
 
 // Scan lists the cameras and microphones present now. A node that cannot
-// be queried is left out (it may be going away); the error of a whole
-// directory that cannot be read is returned only when nothing was found.
+// be queried is left out (it may be going away); when no node could be
+// queried at all, the error says why, beside what was found.
 func (s *Scanner) Scan() (agent.Inventory, error) {
 	var inv agent.Inventory
 	cams, err := s.cameras()
@@ -106,6 +114,7 @@ func (s *Scanner) cameras() ([]agent.DetectedCamera, error) {
 		num   int
 	}
 	var list []found
+	var queryErrs []error
 	libcamera := false
 	seen := map[string]bool{}
 	for _, e := range entries {
@@ -130,10 +139,11 @@ func (s *Scanner) cameras() ([]agent.DetectedCamera, error) {
 			n, err := s.Query("/dev/" + node)
 			if err != nil {
 				delete(s.cache, node)
+				queryErrs = append(queryErrs, err)
 				continue
 			}
 			c = cached{devnum: devnum, node: n}
-			if n.Capture {
+			if n.Capture || strings.HasPrefix(n.Bus, "usb-") {
 				s.cache[node] = c
 			} else {
 				delete(s.cache, node)
@@ -186,6 +196,11 @@ func (s *Scanner) cameras() ([]agent.DetectedCamera, error) {
 	})
 	if libcamera {
 		cams = append([]agent.DetectedCamera{{Source: agent.SourceLibcamera, Card: "Pi camera"}}, cams...)
+	}
+	if len(list) == 0 && len(queryErrs) > 0 {
+		// No USB camera found, and nodes that could not be asked: say why
+		// (the agent's user not in the video group gives EACCES here).
+		return cams, fmt.Errorf("devices: no video node could be asked what it is: %w", errors.Join(queryErrs...))
 	}
 	return cams, nil
 }

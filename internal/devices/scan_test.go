@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -102,7 +103,9 @@ func TestScanPi4(t *testing.T) {
 	if _, err := s.Scan(); err != nil {
 		t.Fatal(err)
 	}
-	if queried["/dev/video1"] != 1 || queried["/dev/video3"] != 1 || queried["/dev/video20"] != 2 {
+	// The C920's metadata node (USB, not a camera) is not woken up again
+	// either.
+	if queried["/dev/video1"] != 1 || queried["/dev/video2"] != 1 || queried["/dev/video3"] != 1 || queried["/dev/video20"] != 2 {
 		t.Errorf("queries after two scans: %v", queried)
 	}
 	// The loopback gets a writer: it is a camera now.
@@ -116,6 +119,22 @@ func TestScanPi4(t *testing.T) {
 	_, _ = s.Scan()
 	if queried["/dev/video1"] != 2 {
 		t.Errorf("video1 not queried again after Forget: %v", queried)
+	}
+}
+
+// Nodes that cannot be asked (the agent's user not in the video group)
+// and no camera: the scan says why instead of finding nothing silently.
+func TestScanSaysWhyNothingWasFound(t *testing.T) {
+	root, _ := pi4()
+	s := &Scanner{Root: root, Query: func(dev string) (Node, error) {
+		return Node{}, errors.New("v4l2: " + dev + ": open: permission denied")
+	}}
+	inv, err := s.Scan()
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("scan with every node refused: %v", err)
+	}
+	if len(inv.Cameras) != 1 || inv.Cameras[0].Source != "libcamera" {
+		t.Errorf("cameras %+v, want only the Pi camera (found by name)", inv.Cameras)
 	}
 }
 

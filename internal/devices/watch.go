@@ -43,8 +43,8 @@ type Uevent struct {
 	Action, Subsystem, DevName string
 }
 
-// Run scans once, delivers the inventory, and then delivers it again after
-// every change, until ctx ends. deliver must not block (agent.DevicesChanged
+// Run delivers the inventory after every change from last (the one read at
+// start-up), until ctx ends. deliver must not block (agent.DevicesChanged
 // does not).
 func (w *Watcher) Run(ctx context.Context, last agent.Inventory, deliver func(agent.Inventory)) error {
 	rescan := w.Rescan
@@ -77,11 +77,14 @@ func (w *Watcher) Run(ctx context.Context, last agent.Inventory, deliver func(ag
 	tick := time.NewTicker(rescan)
 	defer tick.Stop()
 	var settleC <-chan time.Time
+	lastErr := ""
 	scan := func() {
 		inv, err := w.Scanner.Scan()
-		if err != nil {
-			w.Log.Warn("reading devices", "err", err)
-			return
+		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
+			w.Log.Warn("reading devices", "err", err) // once, not every rescan
+			lastErr = msg
+		} else if err == nil {
+			lastErr = ""
 		}
 		if !reflect.DeepEqual(inv, last) {
 			last = inv
@@ -116,6 +119,10 @@ func (w *Watcher) read(ctx context.Context, src UeventSource, changed chan<- str
 		ev, err := src.Read()
 		if err != nil {
 			w.Log.Warn("reading uevents; devices are read periodically only", "err", err)
+			select {
+			case changed <- "*": // what was cached is no longer kept current
+			default:
+			}
 			return
 		}
 		switch ev.Subsystem {
@@ -166,8 +173,8 @@ func (n *netlinkSource) Read() (Uevent, error) {
 	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
 		return Uevent{}, nil
 	case errors.Is(err, syscall.ENOBUFS):
-		// Events were lost: report a change of everything.
-		return Uevent{Action: "change", Subsystem: "sound"}, nil
+		// Events were lost: every node may have changed.
+		return Uevent{Action: "change", Subsystem: "video4linux", DevName: "*"}, nil
 	case err != nil:
 		return Uevent{}, fmt.Errorf("devices: uevent socket: %w", err)
 	}

@@ -48,7 +48,11 @@ func TestWatcherReportsChanges(t *testing.T) {
 	s := &Scanner{Root: os.DirFS(root), Query: func(dev string) (Node, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return Node{Card: "cam " + dev, Bus: "usb-" + dev, Capture: capture[dev]}, nil
+		bus := "usb-" + dev
+		if dev == "/dev/video1" {
+			bus = "platform:v4l2loopback-000" // a loopback: no uevent when its writer starts
+		}
+		return Node{Card: "cam " + dev, Bus: bus, Capture: capture[dev]}, nil
 	}}
 	events := make(chanSource)
 	got := make(chan agent.Inventory, 16)

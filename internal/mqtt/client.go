@@ -42,9 +42,10 @@ type Options struct {
 	// "offline" as the last will and on a clean stop.
 	AvailabilityTopic string
 	Subscriptions     []string
-	// Handle receives every message on the subscriptions. It is called on
-	// paho's goroutine and must not block.
-	Handle func(topic string, payload []byte)
+	// Handle receives every message on the subscriptions, and whether the
+	// broker kept it (retained: sent again on every reconnect). It is called
+	// on paho's goroutine and must not block.
+	Handle func(topic string, payload []byte, retained bool)
 	// OnConnect is called after each (re)connect, once subscribed and
 	// online. It must not block.
 	OnConnect func()
@@ -206,7 +207,7 @@ func (cl *Client) onConnect(c paho.Client) {
 		// Copy and hand off: paho reuses nothing, but the handler must
 		// return at once or the connection stalls.
 		p := append([]byte(nil), m.Payload()...)
-		cl.opts.Handle(m.Topic(), p)
+		cl.opts.Handle(m.Topic(), p, m.Retained())
 	}
 	filters := map[string]byte{}
 	for _, f := range cl.opts.Subscriptions {

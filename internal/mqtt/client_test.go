@@ -24,7 +24,7 @@ func TestReconnectResubscribeAndFailFastWhileAway(t *testing.T) {
 	c, err := New(Options{
 		URL: broker.URL, ClientID: "mqtt-test", AvailabilityTopic: "dev/availability",
 		Subscriptions: []string{"dev/cmd"},
-		Handle: func(topic string, p []byte) {
+		Handle: func(topic string, p []byte, _ bool) {
 			select {
 			case got <- string(p):
 			default:

@@ -150,7 +150,7 @@ func (s *syncBuffer) String() string {
 func runClient(t *testing.T, o Options) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
-	o.Handle = func(string, []byte) {}
+	o.Handle = func(string, []byte, bool) {}
 	c, err := New(o, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/homeassistant"
@@ -23,6 +24,7 @@ import (
 	"github.com/makercast/makercast/internal/media"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
+	"github.com/makercast/makercast/internal/sdnotify"
 	"github.com/makercast/makercast/internal/statefile"
 	"github.com/makercast/makercast/internal/store"
 	"github.com/makercast/makercast/internal/telemetry"
@@ -68,6 +70,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("device", cfg.DeviceID)
+	// systemd's notify protocol (packaging/makercast.service); a no-op elsewhere.
+	sd, err := sdnotify.FromEnv(os.LookupEnv, os.Getpid())
+	if err != nil {
+		return err
+	}
+	var alive sdnotify.Pulse // beats on every publish of the agent's loop
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Telemetry: agent.TelemetrySettings{
 			Health: telemetry.NewDeviceReader(cfg.MediaDir, version), Every: cfg.HealthInterval, Stats: cfg.StatsInterval,
 		},
-	}, mediaAdapter{engine}, publisher{&client}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20), log.With("component", "agent"))
+	}, mediaAdapter{engine}, publisher{&client, &alive}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20), log.With("component", "agent"))
 	if err != nil {
 		return err
 	}
@@ -161,7 +169,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	go func() { defer watchers.Done(); bal.watch(wctx) }()
+	// Ready: MQTT is connecting (a broker that is away must not fail the
+	// start) and the agent's loop starts. The watchdog is fed while the MQTT
+	// client runs (merr's only sender is its goroutine) and the loop
+	// publishes (health at least every HEALTH_INTERVAL, connected or not).
+	alive.Beat()
+	stopNotify := sd.Start(ctx, func() error {
+		if len(merr) > 0 {
+			return errors.New("the MQTT client stopped")
+		}
+		return alive.Check(2*cfg.HealthInterval + 15*time.Second)
+	}, log.With("component", "sdnotify"))
 	aerr := ag.Run(ctx)
+	stopNotify()
 	wcancel()
 	watchers.Wait()
 	mcancel()
@@ -207,8 +227,12 @@ func (m mediaAdapter) AssembleTimelapse(ctx context.Context, pattern string, fps
 }
 
 // publisher lets the agent be built before the client it publishes through.
-type publisher struct{ c **mqtt.Client }
+type publisher struct {
+	c     **mqtt.Client
+	alive *sdnotify.Pulse
+}
 
 func (p publisher) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	p.alive.Beat()
 	return (*p.c).Publish(ctx, topic, payload, retained)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -96,12 +97,42 @@ func (n *Notifier) Notify(states ...string) error {
 	return nil
 }
 
+// Start says READY=1, feeds the watchdog (RunWatchdog) on a goroutine and
+// returns stop, which says STOPPING=1 and returns once that goroutine has.
+// Problems (a failed health check, a failed send) go to log. Without
+// NOTIFY_SOCKET, Start and stop do nothing.
+func (n *Notifier) Start(ctx context.Context, health func() error, log *slog.Logger) (stop func()) {
+	if !n.Enabled() {
+		return func() {}
+	}
+	if err := n.Notify(Ready); err != nil {
+		log.Warn("telling systemd the agent is ready", "err", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.RunWatchdog(wctx, health, func(err error) { log.Warn("systemd watchdog", "err", err) })
+	}()
+	return func() {
+		cancel()
+		<-done
+		if err := n.Notify(Stopping); err != nil {
+			log.Warn("telling systemd the agent stops", "err", err)
+		}
+	}
+}
+
+// ErrUnhealthy wraps a failed health check: the watchdog was not fed.
+var ErrUnhealthy = errors.New("sdnotify: not healthy, watchdog not fed")
+
 // RunWatchdog sends WATCHDOG=1 every half WatchdogSec for as long as ctx
-// lasts, but only when healthy() says so: a process that is alive but stuck
-// then stops feeding the watchdog and systemd restarts it. It returns nil at
-// once when there is no watchdog, and ctx's error when ctx ends. A failed
-// send is retried on the next tick; errs, when not nil, hears of it.
-func (n *Notifier) RunWatchdog(ctx context.Context, healthy func() bool, errs func(error)) error {
+// lasts, but only when health() returns nil: a process that is alive but
+// stuck then stops feeding the watchdog and systemd restarts it. It returns
+// nil at once when there is no watchdog, and ctx's error when ctx ends.
+// report, when not nil, hears of every failed check (wrapped in
+// ErrUnhealthy) and failed send; a failed send is retried on the next tick.
+func (n *Notifier) RunWatchdog(ctx context.Context, health func() error, report func(error)) error {
 	every := n.WatchdogTimeout() / 2
 	if every <= 0 {
 		return nil
@@ -109,10 +140,14 @@ func (n *Notifier) RunWatchdog(ctx context.Context, healthy func() bool, errs fu
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if healthy() {
-			if err := n.Notify(Watchdog); err != nil && errs != nil {
-				errs(err)
-			}
+		err := health()
+		if err == nil {
+			err = n.Notify(Watchdog)
+		} else {
+			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+		}
+		if err != nil && report != nil {
+			report(err)
 		}
 		select {
 		case <-ctx.Done():

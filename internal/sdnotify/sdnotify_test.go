@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestWithoutNotifySocketNothingHappens(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- n.RunWatchdog(context.Background(), func() bool { return true }, nil) }()
+	go func() { done <- n.RunWatchdog(context.Background(), func() error { return nil }, nil) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -74,6 +75,8 @@ func TestWithoutNotifySocketNothingHappens(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("RunWatchdog without a watchdog did not return")
 	}
+	stop := n.Start(context.Background(), func() error { return nil }, slog.Default())
+	stop()
 	var nilN *sdnotify.Notifier
 	if nilN.Enabled() || nilN.Notify(sdnotify.Stopping) != nil {
 		t.Fatal("a nil notifier is not a no-op")
@@ -158,9 +161,23 @@ func TestWatchdogOnlyWhileHealthy(t *testing.T) {
 	n := notifier(t, env{"NOTIFY_SOCKET": socket, "WATCHDOG_USEC": "100000"})
 	var healthy atomic.Bool
 	healthy.Store(true)
+	sick := errors.New("loop stuck")
+	health := func() error {
+		if healthy.Load() {
+			return nil
+		}
+		return sick
+	}
+	var reported atomic.Int32
+	report := func(err error) {
+		if !errors.Is(err, sdnotify.ErrUnhealthy) || !errors.Is(err, sick) {
+			t.Errorf("reported %v", err)
+		}
+		reported.Add(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- n.RunWatchdog(ctx, healthy.Load, func(err error) { t.Error(err) }) }()
+	go func() { done <- n.RunWatchdog(ctx, health, report) }()
 
 	start := time.Now()
 	for i := 0; i < 3; i++ {
@@ -177,6 +194,9 @@ func TestWatchdogOnlyWhileHealthy(t *testing.T) {
 	recv(t, srv, 60*time.Millisecond) // at most one ping already decided on
 	if got := recv(t, srv, 300*time.Millisecond); got != "" {
 		t.Fatalf("unhealthy, but got %q", got)
+	}
+	if reported.Load() < 3 {
+		t.Fatalf("%d failed checks reported in 360ms of 50ms ticks", reported.Load())
 	}
 
 	healthy.Store(true)
@@ -211,12 +231,47 @@ func TestWatchdogReportsSendErrors(t *testing.T) {
 	errs := make(chan error, 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	_ = n.RunWatchdog(ctx, func() bool { return true }, func(err error) { errs <- err })
+	_ = n.RunWatchdog(ctx, func() error { return nil }, func(err error) { errs <- err })
 	if len(errs) < 2 {
 		t.Fatalf("%d errors reported for a missing socket, want one per tick", len(errs))
 	}
 	if err := <-errs; !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Start says READY=1 before any ping; stop says STOPPING=1 after the last.
+func TestStartAndStop(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "notify")
+	srv := listen(t, socket)
+	n := notifier(t, env{"NOTIFY_SOCKET": socket, "WATCHDOG_USEC": "60000"})
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var fail atomic.Bool
+	stop := n.Start(context.Background(), func() error {
+		if fail.Load() {
+			return errors.New("mqtt client stopped")
+		}
+		return nil
+	}, log)
+	if got := recv(t, srv, time.Second); got != "READY=1" {
+		t.Fatalf("first message %q", got)
+	}
+	if got := recv(t, srv, time.Second); got != "WATCHDOG=1" {
+		t.Fatalf("second message %q", got)
+	}
+	fail.Store(true)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	var last string
+	for got := recv(t, srv, 200*time.Millisecond); got != ""; got = recv(t, srv, 200*time.Millisecond) {
+		last = got
+	}
+	if last != "STOPPING=1" {
+		t.Fatalf("last message %q, want STOPPING=1", last)
+	}
+	if !strings.Contains(logs.String(), "mqtt client stopped") {
+		t.Fatalf("the failed check is not logged: %s", logs.String())
 	}
 }
 

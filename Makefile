@@ -70,3 +70,55 @@ hwlab-locked:
 	done
 	$(GO) vet -tags hwlab ./tests/hwlab
 	HWLAB_REQUIRED=1 $(GO) test -tags hwlab -count=1 -timeout 25m -v -run '^TestLab' ./tests/hwlab
+
+# Cross-builds and .debs (packaging/README.md): cgo with Debian's cross compilers, outputs named by
+# architecture: bin/makercast-agent-linux-{amd64,arm64,armv7} and bin/makercast_<version>_<arch>.deb.
+# ARMv6 (Pi Zero W, Pi 1) cannot be built here: README, Install.
+# fixed once per make run, so a binary's stamp and its .deb's name agree
+ifndef VERSION
+VERSION := $(shell packaging/version.sh)
+endif
+export VERSION
+NFPM := bin/.tools/nfpm-v2.45.2
+DEB_ARCHS ?= amd64 arm64 armhf
+# the cgo binary each Debian architecture packages
+deb_bin = bin/makercast-agent-linux-$(if $(filter armhf,$(1)),armv7,$(1))
+PKGTEST_CACHE ?= /var/cache/makercast-pkgtest
+
+.PHONY: build-amd64 build-arm64 build-armhf build-cross deb deb-amd64 deb-arm64 deb-armhf cross-test package-test
+
+build-amd64 build-arm64:
+	@scripts/cross.sh $(@:build-%=%)
+# 32-bit Raspberry Pi OS (Debian armhf), ARMv7: Pi 2, 3, 4, Zero 2 W
+build-armhf:
+	@scripts/cross.sh armv7
+build-cross: build-amd64 build-arm64 build-armhf
+
+$(NFPM):
+	GOBIN=$(CURDIR)/bin/.tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+	mv bin/.tools/nfpm $@
+
+deb: $(addprefix deb-,$(DEB_ARCHS))
+deb-amd64 deb-arm64 deb-armhf: deb-%: build-% $(NFPM)
+	@rm -f bin/makercast_*_$*.deb
+	DEB_ARCH=$* BINARY=$(call deb_bin,$*) $(NFPM) pkg --packager deb --config packaging/nfpm.yaml \
+	  --target bin/makercast_$(VERSION)_$*.deb
+
+# The arm64 agent under qemu-user against a real broker and nginx-rtmp; the armv7 one loads on a
+# Cortex-A7 and dies on an ARM1176 (tests/package).
+cross-test: build-arm64 build-armhf
+	@scripts/deps.sh cross-run
+	$(GO) vet -tags cross ./tests/package
+	CROSS_ARMHF_SYSROOT=$$(scripts/cross.sh sysroot) $(GO) test -tags cross -count=1 -timeout 10m -v -run '^TestCross' ./tests/package
+
+# The amd64 .deb installed and run as a systemd service: the hardware lab's kernel boots with
+# systemd as PID 1 (tests/package/README.md). Holds the lab's lock only to take its kernel.
+package-test: deb-amd64
+	@scripts/deps.sh package
+	@mkdir -p $(HWLAB_CACHE) $(PKGTEST_CACHE)/lab
+	@flock $(HWLAB_CACHE)/lock sh -c 'tests/hwlab/fetch-kernel.sh $(HWLAB_CACHE) && \
+	  tests/hwlab/mkinitrd.sh $(HWLAB_CACHE) && tests/package/take-kernel.sh $(HWLAB_CACHE) $(PKGTEST_CACHE)'
+	$(GO) vet -tags pkgtest ./tests/package
+	$(GO) test -c -tags pkgtest -o $(PKGTEST_CACHE)/lab/package.test ./tests/package
+	PKGTEST_CACHE=$(PKGTEST_CACHE) PKGTEST_DEB=$(CURDIR)/bin/makercast_$(VERSION)_amd64.deb PKGTEST_REQUIRED=1 \
+	  $(GO) test -tags pkgtest -count=1 -timeout 15m -v -run '^TestPackage' ./tests/package

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian / Raspberry Pi OS packages makercast needs to build,
 # run and test. Only missing packages are installed; sudo is used when not
-# root. Usage: scripts/deps.sh [runtime|test|hwlab]
+# root. Usage: scripts/deps.sh [runtime|test|hwlab|cross|cross-run|package]
 # hwlab: the test packages plus what `make hwlab` needs on the host to boot a
 # stock Debian kernel in QEMU and build v4l2loopback for it (tests/hwlab/).
+# cross: also the cross compilers and arm64 GStreamer development files
+# (scripts/cross.sh; adds the arm64 dpkg architecture); cross-run: also the
+# arm64 runtime plugins and qemu-user, to run the arm64 agent here (make
+# cross-test); package: what `make package-test` boots (tests/package/).
 set -euo pipefail
 what=${1:-test}
 runtime=(
@@ -22,6 +26,24 @@ hwlab=(
   gstreamer1.0-plugins-base-apps gcc make
 )
 if [ "$what" = hwlab ]; then pkgs+=("${hwlab[@]}"); fi
+# Cross-building (scripts/cross.sh, packaging/README.md). arm64 uses Debian's
+# multiarch -dev packages (Multi-Arch: same, so apt keeps the amd64 ones at the
+# same version); libgstreamer-plugins-base1.0-dev has no Multi-Arch field and
+# would replace the amd64 one, so cross.sh takes its .pc files from the .deb.
+# armhf is never added as a dpkg architecture: cross.sh builds a private
+# sysroot instead (the reason is in scripts/cross.sh).
+cross=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libgstreamer1.0-dev:arm64 libgstreamer-plugins-base1.0-0:arm64)
+cross_run=(
+  qemu-user-static gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64
+  gstreamer1.0-plugins-bad:arm64 gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-libav:arm64
+)
+# The package test boots the hardware lab's kernel with systemd as PID 1.
+package=(qemu-system-x86 busybox-static cpio kmod systemd)
+case $what in
+  cross) pkgs+=("${cross[@]}") ;;
+  cross-run) pkgs+=("${cross[@]}" "${cross_run[@]}") ;;
+  package) pkgs+=("${package[@]}") ;;
+esac
 # Node.js and npm for the Node-RED examples' test (it installs Node-RED itself
 # with npm); any node/npm already on PATH will do.
 if [ "$what" != runtime ]; then
@@ -38,6 +60,10 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+case $what in
+  cross|cross-run)
+    dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64 ;;
+esac
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq

@@ -3,9 +3,7 @@
 package pkgtest
 
 import (
-	"context"
 	"debug/elf"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -38,22 +36,6 @@ func need(t *testing.T, file, what string) {
 	if _, err := os.Stat(file); err != nil {
 		t.Fatalf("%s: %v (scripts/deps.sh cross-run installs %s)", file, err, what)
 	}
-}
-
-// probe is ffprobe with room for a slow start (20 s in testenv).
-func probe(t *testing.T, url string, within time.Duration) testenv.Probe {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_streams", "-of", "json", url).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", url, err)
-	}
-	var p testenv.Probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // The arm64 agent (Pi 3/4/5, Zero 2 W, 64-bit OS), emulated by qemu-user with
@@ -199,12 +181,4 @@ func withoutMakercast(env []string) []string {
 		}
 	}
 	return out
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

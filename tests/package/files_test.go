@@ -198,3 +198,38 @@ func probe(t *testing.T, url string, within time.Duration) testenv.Probe {
 	}
 	return p
 }
+
+// The preinst refuses an ARMv6 CPU (uname -m armv6l) for the armhf package
+// only: the armhf build is ARMv7 and would die with SIGILL there.
+func TestPreinstRefusesARMv6(t *testing.T) {
+	preinst := filepath.Join(testenv.RepoRoot(t), "packaging", "scripts", "preinst")
+	for _, tc := range []struct {
+		arch, machine string
+		refused       bool
+	}{
+		{"armhf", "armv6l", true},  // Pi Zero W, Pi 1 with Raspberry Pi OS 32-bit
+		{"armhf", "armv7l", false}, // Pi 2/3/4 with the 32-bit OS
+		{"arm64", "aarch64", false},
+		{"amd64", "x86_64", false},
+	} {
+		t.Run(tc.arch+"/"+tc.machine, func(t *testing.T) {
+			bin := t.TempDir()
+			for name, out := range map[string]string{"dpkg": tc.arch, "uname": tc.machine} {
+				if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho "+out+"\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, action := range []string{"install", "upgrade"} {
+				cmd := exec.Command("/bin/sh", preinst, action)
+				cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/bin:/bin")
+				out, err := cmd.CombinedOutput()
+				if refused := err != nil; refused != tc.refused {
+					t.Fatalf("%s: refused %v, want %v: %s", action, refused, tc.refused, out)
+				}
+				if tc.refused && !strings.Contains(string(out), "GOARM=6 make build") {
+					t.Errorf("%s: the refusal does not say what to do: %s", action, out)
+				}
+			}
+		})
+	}
+}

@@ -1,23 +1,14 @@
-// Package agent is makercast's domain: cameras, destinations, the commands
-// that drive them and the state they report. It talks to GStreamer and MQTT
-// only through the small interfaces in ports.go.
 package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
-	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/makercast/makercast/internal/media/graph"
 )
 
 // Settings is what the agent is built from.
@@ -25,7 +16,8 @@ type Settings struct {
 	Topics       Topics
 	Cameras      []Camera
 	Destinations []Destination
-	// MaxOutputs bounds destinations per camera (the capture's slots).
+	// MaxOutputs bounds destinations per camera; the capture has a slot for
+	// each and one for each consumer of the camera's own (consumerSlots).
 	MaxOutputs int
 	// PublishTimeout bounds each MQTT publish (default 2 s).
 	PublishTimeout time.Duration
@@ -37,11 +29,10 @@ type Settings struct {
 	NewBackoff func() *Backoff
 	// Discovery, when set, announces the device to Home Assistant.
 	Discovery Discovery
-	// Snapshots tune snapshots.
+	// Snapshots, Timelapse, Recording and Telemetry tune those parts.
 	Snapshots SnapshotSettings
-	// Timelapse tunes timelapses.
 	Timelapse TimelapseSettings
-	// Telemetry tunes health and stream statistics.
+	Recording RecordingSettings
 	Telemetry TelemetrySettings
 	// CleanupDelay is how long after (re)connecting the agent waits for the
 	// broker's retained discovery configs before clearing stale ones
@@ -55,61 +46,15 @@ type Settings struct {
 	// Devices is what was plugged in at start-up; DevicesChanged reports
 	// every change after.
 	Devices Inventory
-	// Resume, when set, keeps which configured destinations are switched
-	// on, and Run switches them on again (MAKERCAST_RESUME): a power cut or
-	// an update in the middle of an event does not end it.
+	// Resume, when set, keeps which configured destinations and recordings
+	// are switched on, and Run switches them on again (MAKERCAST_RESUME): a
+	// power cut or an update in the middle of an event does not end it.
 	Resume StateFile
 	// Fleet and UpdateLock, when set, are the fleet manager (balena): its
 	// release and actions in Home Assistant, and updates held off while a
 	// stream is on.
 	Fleet      Fleet
 	UpdateLock UpdateLock
-}
-
-// AutoCameras is the template for cameras found on the machine.
-type AutoCameras struct {
-	Spec    graph.CaptureSpec
-	AutoMic bool
-}
-
-type destStatus struct {
-	dest       Destination
-	on         bool
-	gen        uint64
-	state      string
-	lastError  string
-	reconnects int
-	bytes      uint64
-	liveSince  time.Time
-	retryIn    time.Duration
-	// bytes was read at bytesAt; prev* are the values at the last stats
-	// tick, for the bitrate.
-	bytesAt   time.Time
-	prevBytes uint64
-	prevAt    time.Time
-	kbps      float64
-}
-
-type cameraStatus struct {
-	cam       Camera
-	state     string
-	encoder   string
-	mode      string
-	lastError string
-	stats     *CameraStats
-	runner    *cameraRunner
-	// dev is the camera's hardware as last handed to the runner; found is
-	// the camera's entry in the inventory (nil: not found, or a test or
-	// configured libcamera camera, which the inventory does not track).
-	dev   camDevice
-	found *DetectedCamera
-	// detected cameras (MAKERCAST_CAMERAS=auto) come and go with the
-	// hardware; configured ones are always there (a configured USB camera
-	// that is missing fails to open, with backoff).
-	detected bool
-	// mic is the microphone the camera got first (with AutoMic): it gets it
-	// back whenever it is plugged in.
-	mic string
 }
 
 // Message is one MQTT message handed to the agent.
@@ -122,353 +67,128 @@ type Message struct {
 }
 
 // Agent is the device: it owns the state, runs the camera supervisors and
-// answers commands. Run is its only goroutine that touches state.
+// answers commands. Run's loop is the only goroutine that touches the
+// state; everything else hands it messages and events (see doc.go).
 type Agent struct {
 	s     Settings
 	media Media
-	pub   Publisher
+	store Store // nil: no media directory
 	log   *slog.Logger
 
-	inbox     chan Message
-	events    chan event
-	connected chan struct{}
-	dropped   chan struct{}
+	inbox  chan Message // commands, from paho's goroutine
+	events chan any     // from the goroutines the agent started
+	mail   *mailbox     // newest inventory, fleet state, reconnects
+	out    *outbox      // MQTT messages on their way: the loop never waits on the broker
+	files  *worker      // file work: the loop never waits on the disk
+	timers timers       // the loop's own timers
 
-	cams     map[string]*cameraStatus
-	camOrder []string // camera names: configured first, then as found
-	dests    map[string]*destStatus
-	order    []string // destination names, sorted
+	cams  cameraSet
+	dests destinationSet
+	parts parts // discovery, health, fleet, resume
+	shown shown // retained documents as last published
 
-	// The machine's devices: the latest inventory and the stable names
-	// given to detected cameras (identity → name).
-	inv      Inventory
-	camNames map[string]string
-	devicec  chan Inventory
-	// Camera runners: started by Run and by cameras plugged in later, all
-	// under runCtx and waited for by Run.
-	runCtx  context.Context
-	runners sync.WaitGroup
+	nextGen uint64 // agent-wide: a destination added again never reuses one
+	run     runGroup
+}
 
-	// Discovery configs of this device seen retained on the broker, and
-	// the ones the current model publishes.
-	seenConfigs    map[string]bool
-	currentConfigs map[string]bool
-	cleanup        chan struct{}
+// parts are the device-wide parts of the state.
+type parts struct {
+	discovery discoveryState
+	health    healthState
+	fleet     fleetState
+	resume    resumeState
+	retention retentionState
+}
 
-	snaps    map[string]*snapState
-	nextSnap uint64
-	snapTick chan string
-
-	store  Store // nil: no media directory
-	tls    map[string]*timelapse
-	tlTick chan tlTickMsg
-	tlDone chan tlResult
-	// Background work (timelapse encoding), stopped and waited for by Run.
+// runGroup is the goroutines Run starts: camera runners (also for cameras
+// plugged in while it runs) and background work (timelapse encoding,
+// fleet actions), all waited for before Run returns.
+type runGroup struct {
+	ctx      context.Context
+	runners  sync.WaitGroup
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
-
-	nextGen uint64
-
-	// resumed is the switched-on destinations last saved for Resume.
-	resumed []string
-
-	// The fleet manager: its latest release state (published again on
-	// reconnect), finished actions, and whether the update lock is held.
-	fleetc      chan FleetUpdate
-	fleetState  *FleetUpdate
-	fleetDone   chan fleetResult
-	fleetBusy   bool // one action at a time
-	updatesHeld bool
-
-	healthc  chan healthResult
-	problems []string
-	healthAt time.Time
-	health   any // the last report, published again on reconnect
 }
 
 // New builds an agent. store may be nil (no media directory: no timelapse).
 func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) (*Agent, error) {
-	if s.PublishTimeout == 0 {
-		s.PublishTimeout = 2 * time.Second
-	}
-	if s.Reachable == nil {
-		s.Reachable = dialReachable
-	}
-	if s.ProbeEvery == 0 {
-		s.ProbeEvery = 200 * time.Millisecond
-	}
-	if s.NewBackoff == nil {
-		s.NewBackoff = NewBackoff
-	}
-	if s.MaxOutputs == 0 {
-		s.MaxOutputs = 6
-	}
-	if s.CleanupDelay == 0 {
-		s.CleanupDelay = 2 * time.Second
-	}
-	if s.Snapshots.Quality == 0 {
-		s.Snapshots.Quality = 85
-	}
-	if s.Snapshots.MinInterval == 0 {
-		s.Snapshots.MinInterval = 250 * time.Millisecond
-	}
-	if s.Snapshots.Warmup == 0 {
-		s.Snapshots.Warmup = time.Second
-	}
-	if s.Timelapse.Interval == 0 {
-		s.Timelapse.Interval = 10 * time.Second
-	}
-	if s.Timelapse.FPS == 0 {
-		s.Timelapse.FPS = 25
-	}
-	if s.Timelapse.Quality == 0 {
-		s.Timelapse.Quality = 90
-	}
-	if s.Telemetry.Every == 0 {
-		s.Telemetry.Every = 30 * time.Second
-	}
-	if s.Telemetry.Check == 0 {
-		s.Telemetry.Check = min(10*time.Second, s.Telemetry.Every)
-	}
-	if s.Telemetry.Stats == 0 {
-		s.Telemetry.Stats = 5 * time.Second
-	}
-	a := &Agent{
-		s: s, media: media, pub: pub, log: log,
-		inbox:     make(chan Message, 64),
-		events:    make(chan event, 64),
-		connected: make(chan struct{}, 1),
-		dropped:   make(chan struct{}, 1),
-		cams:      map[string]*cameraStatus{},
-		dests:     map[string]*destStatus{},
-		cleanup:   make(chan struct{}, 1),
-		snaps:     map[string]*snapState{},
-		snapTick:  make(chan string, 1),
-		store:     store,
-		tls:       map[string]*timelapse{},
-		tlTick:    make(chan tlTickMsg, 8),
-		tlDone:    make(chan tlResult, 8),
-		healthc:   make(chan healthResult, 1),
-		devicec:   make(chan Inventory, 1),
-		fleetc:    make(chan FleetUpdate, 1),
-		fleetDone: make(chan fleetResult, 4),
-		camNames:  map[string]string{},
-
-		seenConfigs:    map[string]bool{},
-		currentConfigs: map[string]bool{},
-	}
+	s = withDefaults(s)
 	if len(s.Cameras) == 0 && s.AutoCameras == nil {
 		return nil, errors.New("agent: no camera")
 	}
+	a := &Agent{
+		s: s, media: media, store: store, log: log,
+		inbox:  make(chan Message, 64),
+		events: make(chan any, 64),
+		mail:   newMailbox(),
+		out:    newOutbox(pub, s.PublishTimeout, log),
+		files:  newWorker(),
+		cams:   cameraSet{byName: map[string]*camera{}, names: map[string]string{}},
+		dests:  destinationSet{byName: map[string]*destination{}},
+		shown:  shown{docs: map[string][]byte{}},
+		timers: timers{due: map[string]timer{}},
+	}
+	a.parts.discovery = discoveryState{seen: map[string]bool{}, current: map[string]bool{}}
 	for _, c := range s.Cameras {
 		if !ValidName(c.Name) {
 			return nil, fmt.Errorf("agent: camera name %q is not valid", c.Name)
 		}
-		if _, dup := a.cams[c.Name]; dup {
+		if a.cams.get(c.Name) != nil {
 			return nil, fmt.Errorf("agent: camera %q twice", c.Name)
 		}
-		a.addCamera(c, false)
+		a.cams.add(c, false, a.slots())
 	}
-	a.inv = s.Devices
+	a.cams.inv = s.Devices
 	a.syncCameras()
 	for _, d := range s.Destinations {
-		if d.Camera == "" && s.AutoCameras != nil {
-			d.Camera = a.defaultCamera() // "" until a camera is found
+		if d.Camera == "" {
+			d.Camera = a.cams.first() // "" until a camera is found
 		}
-		if err := a.addDest(d); err != nil {
+		if err := a.addDestination(d); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
 }
 
-// addCamera adds a camera: configured ones at start, detected ones as they
-// are plugged in. Its runner starts with Run, or, for a camera plugged in
-// while Run is on, once syncCameras knows its device.
-func (a *Agent) addCamera(c Camera, detected bool) *cameraStatus {
-	c.Spec.Slots = a.s.MaxOutputs
-	cs := &cameraStatus{cam: c, state: CaptureIdle, detected: detected,
-		dev: camDevice{spec: c.Spec, present: !detected}}
-	a.cams[c.Name] = cs
-	a.camOrder = append(a.camOrder, c.Name)
-	a.snaps[c.Name] = &snapState{}
-	a.tls[c.Name] = &timelapse{}
-	return cs
+func withDefaults(s Settings) Settings {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	setInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	set(&s.PublishTimeout, 2*time.Second)
+	set(&s.ProbeEvery, 200*time.Millisecond)
+	set(&s.CleanupDelay, 2*time.Second)
+	set(&s.Snapshots.MinInterval, 250*time.Millisecond)
+	set(&s.Snapshots.Warmup, time.Second)
+	set(&s.Timelapse.Interval, 10*time.Second)
+	set(&s.Recording.Segment, time.Minute)
+	set(&s.Recording.Fragment, time.Second)
+	set(&s.Telemetry.Every, 30*time.Second)
+	set(&s.Telemetry.Check, min(10*time.Second, s.Telemetry.Every))
+	set(&s.Telemetry.Stats, 5*time.Second)
+	setInt(&s.MaxOutputs, 6)
+	setInt(&s.Snapshots.Quality, 85)
+	setInt(&s.Timelapse.FPS, 25)
+	setInt(&s.Timelapse.Quality, 90)
+	if s.Reachable == nil {
+		s.Reachable = dialReachable
+	}
+	if s.NewBackoff == nil {
+		s.NewBackoff = NewBackoff
+	}
+	return s
 }
 
-// defaultCamera is the camera a destination or command without one goes
-// to: the first configured camera, or the first one found.
-func (a *Agent) defaultCamera() string {
-	if len(a.camOrder) == 0 {
-		return ""
-	}
-	return a.camOrder[0]
-}
-
-func (a *Agent) startRunner(cs *cameraStatus) {
-	r := &cameraRunner{
-		name: cs.cam.Name, dev: cs.dev, media: a.media, log: a.log.With("camera", cs.cam.Name), events: a.events,
-		wantc: make(chan map[string]want, 1), devc: make(chan camDevice, 1), snapc: make(chan snapReq, 1),
-		warm: a.s.Snapshots.KeepWarm, warmup: a.s.Snapshots.Warmup,
-		reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery, newBackoff: a.s.NewBackoff,
-		statsEvery: a.s.Telemetry.Stats,
-	}
-	cs.runner = r
-	a.runners.Add(1)
-	go func() { defer a.runners.Done(); r.run(a.runCtx) }()
-}
-
-// DevicesChanged hands the agent the machine's devices after a change
-// (internal/devices calls it from its own goroutine). It never blocks: an
-// inventory not yet taken is replaced by the newer one.
-func (a *Agent) DevicesChanged(inv Inventory) {
-	select {
-	case <-a.devicec:
-	default:
-	}
-	select {
-	case a.devicec <- inv:
-	default: // another caller got in between; its inventory is as new
-	}
-}
-
-// syncCameras brings the cameras in line with the inventory: detected
-// cameras are added (with stable names) and marked plugged in or not,
-// microphones are paired, and every runner learns its camera's hardware.
-// It returns the cameras added.
-func (a *Agent) syncCameras() (added []string) {
-	if auto := a.s.AutoCameras; auto != nil {
-		cameraNames(a.inv.Cameras, a.camNames, func(n string) bool {
-			cs, ok := a.cams[n]
-			return ok && !cs.detected
-		})
-		for _, d := range a.inv.Cameras {
-			name := a.camNames[d.identity()]
-			if _, ok := a.cams[name]; ok {
-				continue
-			}
-			spec := auto.Spec
-			spec.Video.Source = graph.VideoSource(d.Source)
-			a.addCamera(Camera{Name: name, Spec: spec, AutoMic: auto.AutoMic}, true)
-			a.log.Info("camera found", "camera", name, "device", d.String())
-			added = append(added, name)
-		}
-	}
-	// Which inventory entry is each camera now?
-	for _, n := range a.camOrder {
-		cs := a.cams[n]
-		cs.found = nil
-		for i, d := range a.inv.Cameras {
-			switch {
-			case cs.detected && a.camNames[d.identity()] == n,
-				!cs.detected && cs.cam.Spec.Video.Source == graph.VideoV4L2 && d.matches(cs.cam.Spec.Video.Device):
-				cs.found = &a.inv.Cameras[i]
-			}
-		}
-	}
-	// Microphones, for the cameras that take theirs from the machine.
-	var micCams []DetectedCamera
-	var micNames, prefer []string
-	for _, n := range a.camOrder {
-		// A detected camera that is unplugged takes no microphone (it would
-		// keep one from a camera that is there).
-		if cs := a.cams[n]; cs.cam.AutoMic && !(cs.detected && cs.found == nil) {
-			var d DetectedCamera
-			if cs.found != nil {
-				d = *cs.found
-			}
-			micCams, micNames, prefer = append(micCams, d), append(micNames, n), append(prefer, cs.mic)
-		}
-	}
-	mics := map[string]string{}
-	for i, m := range pairMics(micCams, a.inv.Mics, prefer) {
-		mics[micNames[i]] = m
-		if cs := a.cams[micNames[i]]; cs.mic == "" && m != "" {
-			cs.mic = m
-		}
-	}
-	for _, n := range a.camOrder {
-		cs := a.cams[n]
-		spec := cs.cam.Spec
-		present := true
-		if cs.detected {
-			present = cs.found != nil
-			if present {
-				spec.Video.Device = cs.found.Device
-			}
-		}
-		if cs.cam.AutoMic {
-			spec.Audio.Source, spec.Audio.Device = graph.AudioSilence, ""
-			if m := mics[n]; m != "" {
-				spec.Audio.Source, spec.Audio.Device = graph.AudioALSA, m
-			}
-		}
-		if present != cs.dev.present {
-			a.log.Info("camera", "camera", n, "plugged_in", present)
-		}
-		cs.dev = camDevice{spec: spec, present: present}
-		switch {
-		case cs.runner != nil:
-			cs.runner.setDevice(cs.dev)
-		case a.runCtx != nil: // plugged in while running
-			a.startRunner(cs)
-		}
-	}
-	return added
-}
-
-// devicesChanged applies a new inventory: new cameras appear (MQTT state
-// and Home Assistant discovery), destinations waiting for a camera get the
-// first one, and every camera's state is published again.
-func (a *Agent) devicesChanged(ctx context.Context, inv Inventory) {
-	a.inv = inv
-	added := a.syncCameras()
-	if len(added) > 0 {
-		if def := a.defaultCamera(); def != "" {
-			for _, n := range a.order {
-				if d := a.dests[n]; d.dest.Camera == "" {
-					d.dest.Camera = def
-					a.log.Info("destination bound to the first camera found", "destination", n, "camera", def)
-					a.publishDest(ctx, d)
-				}
-			}
-		}
-		for _, n := range added {
-			a.sync(ctx, a.cams[n]) // destinations waiting for it (switched on, resumed) start now
-			a.publishTimelapse(ctx, n)
-		}
-		a.announce(ctx)
-	}
-	for _, n := range a.camOrder {
-		a.publishCamera(ctx, a.cams[n])
-	}
-	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-}
-
-func (a *Agent) addDest(d Destination) error {
-	// With cameras found as they are plugged in, a destination may name one
-	// that is not there yet ("" is the first one found); it waits for it.
-	if _, ok := a.cams[d.Camera]; !ok && a.s.AutoCameras == nil {
-		return &CommandError{CodeUnknownCamera, fmt.Sprintf("no camera named %s", quote(d.Camera))}
-	}
-	if _, dup := a.dests[d.Name]; dup {
-		return &CommandError{CodeConflict, fmt.Sprintf("destination %s exists already", d.Name)}
-	}
-	n := 0
-	for _, x := range a.dests {
-		if x.dest.Camera == d.Camera {
-			n++
-		}
-	}
-	if n >= a.s.MaxOutputs {
-		return &CommandError{CodeConflict, fmt.Sprintf("camera %s already has %d destinations (MAKERCAST_MAX_OUTPUTS)", d.Camera, n)}
-	}
-	a.dests[d.Name] = &destStatus{dest: d, state: StateIdle}
-	a.order = append(a.order, d.Name)
-	sort.Strings(a.order)
-	return nil
-}
+// slots is how many outputs each capture has room for.
+func (a *Agent) slots() int { return consumerSlots(a.s.MaxOutputs) }
 
 func dialReachable(ctx context.Context, host string, port int) error {
 	d := net.Dialer{Timeout: 300 * time.Millisecond}
@@ -496,621 +216,345 @@ func (a *Agent) Deliver(m Message) bool {
 	case a.inbox <- m:
 		return true
 	default:
-		select {
-		case a.dropped <- struct{}{}:
-		default:
-		}
+		a.mail.dropped()
 		return false
 	}
 }
 
 // Connected tells the agent the MQTT session is (re)established, so it
 // republishes its retained state. It never blocks.
-func (a *Agent) Connected() {
-	select {
-	case a.connected <- struct{}{}:
-	default:
-	}
-}
+func (a *Agent) Connected() { a.mail.connected() }
+
+// DevicesChanged hands the agent the machine's devices after a change
+// (internal/devices calls it from its own goroutine). It never blocks: an
+// inventory not yet taken is replaced by the newer one.
+func (a *Agent) DevicesChanged(inv Inventory) { a.mail.inventory(inv) }
+
+// FleetChanged hands the agent the fleet manager's release state; it never
+// blocks (a state not yet taken is replaced by the newer one).
+func (a *Agent) FleetChanged(u FleetUpdate) { a.mail.fleet(u) }
 
 // Run runs the agent until ctx ends, then stops every stream and returns
-// once all goroutines it started have.
+// once all goroutines it started have (the last messages are sent first).
+//
+// Each turn of the loop is one step: a command, an event, a timer or the
+// mailbox changes the state; then afterStep derives what follows from it
+// (each camera's demand, the published documents, the saved switches and
+// the update lock), in one place.
 func (a *Agent) Run(ctx context.Context) error {
-	rctx, cancel := context.WithCancel(ctx)
-	a.bgCtx, a.bgCancel = context.WithCancel(context.Background())
-	defer func() {
-		a.bgCancel()
-		a.bg.Wait()
-	}()
-	var wg sync.WaitGroup
-	a.runCtx = rctx
-	for _, n := range a.camOrder {
-		a.startRunner(a.cams[n])
-	}
+	a.run.ctx = ctx
+	a.run.bgCtx, a.run.bgCancel = context.WithCancel(context.Background())
+	// The outbox and the file worker outlive the loop by a moment: what is
+	// queued when it ends is still sent and saved.
+	octx, stopOut := context.WithCancel(context.Background())
+	stopFiles := make(chan struct{})
+	var helpers sync.WaitGroup
+	helpers.Add(2)
+	go func() { defer helpers.Done(); a.out.run(octx) }()
+	go func() { defer helpers.Done(); a.files.run(stopFiles, a.events) }()
 	if a.s.Telemetry.Health != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); a.runHealth(rctx) }()
+		helpers.Add(1)
+		go func() { defer helpers.Done(); a.runHealth(ctx) }()
 	}
-	stats := time.NewTicker(a.s.Telemetry.Stats)
-	defer stats.Stop()
-	a.recoverTimelapses(ctx)
-	a.resume(ctx)
-	var periodic <-chan time.Time
+	a.cams.each(a.startRunner)
+	a.every("stats", a.s.Telemetry.Stats, a.statsTick)
 	if a.s.Snapshots.Every > 0 {
-		t := time.NewTicker(a.s.Snapshots.Every)
-		defer t.Stop()
-		periodic = t.C
+		a.every("periodic snapshots", a.s.Snapshots.Every, a.periodicSnapshots)
 	}
+	a.startRetention()
+	a.recoverTimelapses()
+	a.resumeSwitches()
+	a.afterStep()
 	for {
 		select {
 		case <-ctx.Done():
-			cancel()
-			if a.updatesHeld {
-				if err := a.s.UpdateLock.Unlock(); err != nil { // streams end with the agent
-					a.log.Warn("update lock", "hold", false, "err", err)
-				}
-			}
-			// No runner is added once the loop has left: wait for all of
-			// them, including cameras plugged in while running. They may be
-			// blocked handing over an event: keep draining until they are gone.
-			done := make(chan struct{})
-			go func() { wg.Wait(); a.runners.Wait(); close(done) }()
-			for {
-				select {
-				case <-a.events:
-				case <-a.healthc:
-				case <-done:
-					return nil
-				}
-			}
+			a.shutdown()
+			close(stopFiles)
+			a.out.flush(a.s.PublishTimeout)
+			stopOut()
+			helpers.Wait()
+			return nil
 		case m := <-a.inbox:
-			a.handle(ctx, m)
+			a.handle(m)
 		case ev := <-a.events:
-			a.apply(ctx, ev)
-		case inv := <-a.devicec:
-			a.devicesChanged(ctx, inv)
-		case u := <-a.fleetc:
-			a.fleetState = &u
-			a.publishJSON(ctx, a.s.Topics.FleetUpdate(), u, true)
-		case r := <-a.fleetDone:
-			a.fleetAnswered(ctx, r)
-		case <-a.connected:
-			a.publishAll(ctx)
-			a.announce(ctx)
-		case <-a.cleanup:
-			a.clearStale(ctx)
-		case <-a.snapTick:
-			for _, st := range a.snaps {
-				st.timer = false
-			}
-			for _, n := range a.camOrder {
-				a.pumpSnapshots(n)
-			}
-		case <-periodic:
-			a.periodicSnapshots()
-		case t := <-a.tlTick:
-			a.timelapseTick(t)
-		case r := <-a.tlDone:
-			a.timelapseDone(ctx, r)
-		case h := <-a.healthc:
-			a.gotHealth(ctx, h)
-		case <-stats.C:
-			a.statsTick(ctx)
-			a.holdUpdates() // a lock that could not be taken is tried again
-		case <-a.dropped:
-			a.log.Warn("commands arrive faster than they are handled; some were dropped")
+			a.apply(ev)
+		case <-a.mail.wake:
+			a.takeMail()
+		case now := <-a.timers.fired():
+			a.timers.run(now)
+		}
+		a.afterStep()
+	}
+}
+
+// shutdown stops every camera (streams end with EOS) and the background
+// work, and drops the update lock.
+func (a *Agent) shutdown() {
+	a.timers.stop()
+	if a.parts.fleet.updatesHeld {
+		if err := a.s.UpdateLock.Unlock(); err != nil { // streams end with the agent
+			a.log.Warn("update lock", "hold", false, "err", err)
 		}
 	}
+	// No runner is added once the loop has left: wait for all of them,
+	// including cameras plugged in while running, and for background work.
+	// They may be blocked handing over an event: keep draining until they
+	// are gone.
+	a.run.bgCancel()
+	done := make(chan struct{})
+	go func() { a.run.runners.Wait(); a.run.bg.Wait(); close(done) }()
+	for {
+		select {
+		case <-a.events:
+		case <-done:
+			return
+		}
+	}
+}
+
+// afterStep derives from the state what follows from it: the demand each
+// camera runner is given, waiting destinations' state, the retained
+// documents (only those that changed are published), the switches saved
+// for Resume and the update lock.
+func (a *Agent) afterStep() {
+	a.cams.each(a.reconcile)
+	a.markWaiting()
+	a.publishChanges()
+	a.saveSwitches()
+	a.holdUpdates()
+	a.timers.arm()
 }
 
 // handle executes one command and always answers it. Discovery traffic
 // (Home Assistant's birth message, this device's retained configs) is
 // noted, not answered.
-func (a *Agent) handle(ctx context.Context, m Message) {
-	if d := a.s.Discovery; d != nil {
-		switch {
-		case m.Topic == d.BirthTopic():
-			if string(m.Payload) == "online" {
-				a.log.Info("Home Assistant is online; announcing again")
-				a.announce(ctx)
-				a.publishAll(ctx)
-			}
-			return
-		case d.Owns(m.Topic):
-			if len(m.Payload) == 0 {
-				delete(a.seenConfigs, m.Topic)
-			} else {
-				a.seenConfigs[m.Topic] = true
-			}
-			return
-		}
+func (a *Agent) handle(m Message) {
+	if a.discoveryMessage(m) {
+		return
 	}
 	name := a.s.Topics.ResponseName(m.Topic)
 	cmd, err := a.s.Topics.ParseCommand(m.Topic, m.Payload)
-	if err == nil && cmd.Name == CmdSnapshot {
-		a.snapshot(ctx, cmd) // answered when the picture is taken
-		return
-	}
 	if err == nil && m.Retained && fleetCommand(cmd.Name) {
 		err = cmdErr(CodeBadPayload, "a retained fleet command is ignored (it would run again on every reconnect); clear it with mosquitto_pub -r -n -t %s", m.Topic)
 	}
-	var data any
 	if err == nil {
-		data, err = a.execute(ctx, cmd)
-		if err == nil && fleetCommand(cmd.Name) {
-			return // answered when the fleet manager is done
+		var data any
+		var answered bool
+		data, answered, err = a.execute(cmd)
+		if answered {
+			return // answered later: when the picture is taken, the fleet manager is done
+		}
+		if err == nil {
+			a.respond(name, cmd.Transaction, data, nil)
+			return
 		}
 	}
-	if err != nil {
-		a.log.Info("command rejected", "topic", m.Topic, "error", err)
+	a.log.Info("command rejected", "topic", m.Topic, "error", err)
+	a.respond(name, cmd.Transaction, nil, err)
+}
+
+// apply folds one event into the state.
+func (a *Agent) apply(ev any) {
+	switch ev := ev.(type) {
+	case captureChanged:
+		a.captureChanged(ev)
+	case outputChanged:
+		a.outputChanged(ev)
+	case outputProgressed:
+		a.outputProgressed(ev)
+	case segmentChanged:
+		a.segmentChanged(ev)
+	case cameraStatsRead:
+		if c := a.cams.get(ev.camera); c != nil && c.capture.state != CaptureIdle {
+			c.capture.stats = &ev.stats
+		}
+	case snapshotTaken:
+		a.snapshotTaken(ev)
+	case healthRead:
+		a.healthRead(ev)
+	case timelapseAssembled:
+		a.timelapseAssembled(ev)
+	case fleetAnswered:
+		a.fleetAnswered(ev)
+	case workDone:
+		ev.done()
+	default:
+		a.log.Error("unknown event", "type", fmt.Sprintf("%T", ev))
 	}
-	a.respond(ctx, name, cmd.Transaction, data, err)
 }
 
-type response struct {
-	Status      string `json:"status"`
-	Data        any    `json:"data,omitempty"`
-	Code        string `json:"code,omitempty"`
-	Error       string `json:"error,omitempty"`
-	Transaction string `json:"transaction,omitempty"`
+// takeMail takes what other goroutines left in the mailbox.
+func (a *Agent) takeMail() {
+	m := a.mail.take()
+	if m.dropped > 0 {
+		a.log.Warn("commands arrive faster than they are handled; some were dropped", "dropped", m.dropped)
+	}
+	if m.inv != nil {
+		a.devicesChanged(*m.inv)
+	}
+	if m.fleet != nil {
+		a.parts.fleet.release = m.fleet
+	}
+	if m.connected {
+		a.shown.resendAll()
+		a.announce()
+	}
 }
 
-func (a *Agent) execute(ctx context.Context, c Command) (any, error) {
-	switch c.Name {
-	case CmdStream:
-		cam := c.Camera
-		if cam == "" {
-			if len(a.cams) != 1 {
-				return nil, cmdErr(CodeBadPayload, "missing camera (there are %d)", len(a.cams))
+func (a *Agent) startRunner(c *camera) {
+	r := &cameraRunner{
+		name: c.cfg.Name, dev: c.dev, media: a.media, log: a.log.With("camera", c.cfg.Name), events: a.events,
+		demandc: make(chan demand, 1), devc: make(chan camDevice, 1), snapc: make(chan snapReq, 1),
+		warmup: a.s.Snapshots.Warmup, reachable: a.s.Reachable, probeEvery: a.s.ProbeEvery,
+		newBackoff: a.s.NewBackoff, statsEvery: a.s.Telemetry.Stats,
+	}
+	c.runner = r
+	a.run.runners.Add(1)
+	go func() { defer a.run.runners.Done(); r.run(a.run.ctx) }()
+}
+
+// syncCameras brings the cameras in line with the inventory and hands every
+// runner its camera's hardware; a camera plugged in while Run is on gets
+// its runner.
+func (a *Agent) syncCameras() (added []string) {
+	added = a.cams.sync(a.s.AutoCameras, a.slots(), func(name string, d DetectedCamera) {
+		a.log.Info("camera found", "camera", name, "device", d.String())
+	})
+	a.cams.each(func(c *camera) {
+		if c.runner != nil {
+			c.runner.setDevice(c.dev)
+		} else if a.run.ctx != nil { // plugged in while running
+			a.startRunner(c)
+		}
+	})
+	return added
+}
+
+// devicesChanged applies a new inventory: new cameras appear (MQTT state
+// and Home Assistant discovery), and destinations waiting for a camera get
+// the first one.
+func (a *Agent) devicesChanged(inv Inventory) {
+	before := map[string]bool{}
+	a.cams.each(func(c *camera) { before[c.cfg.Name] = c.dev.present })
+	a.cams.inv = inv
+	added := a.syncCameras()
+	a.cams.each(func(c *camera) {
+		if was, ok := before[c.cfg.Name]; ok && was != c.dev.present {
+			a.log.Info("camera", "camera", c.cfg.Name, "plugged_in", c.dev.present)
+		}
+	})
+	if len(added) == 0 {
+		return
+	}
+	if first := a.cams.first(); first != "" {
+		a.dests.each(func(d *destination) {
+			if d.cfg.Camera == "" {
+				d.cfg.Camera = first
+				a.log.Info("destination bound to the first camera found", "destination", d.cfg.Name, "camera", first)
 			}
-			for n := range a.cams {
-				cam = n
-			}
-		}
-		cs, ok := a.cams[cam]
-		if !ok {
-			return nil, cmdErr(CodeUnknownCamera, "no camera named %s", quote(cam))
-		}
-		var names []string
-		for _, n := range a.order {
-			if d := a.dests[n]; d.dest.Camera == cam {
-				names = append(names, n)
-			}
-		}
-		if c.On && len(names) == 0 {
-			return nil, cmdErr(CodeConflict, "camera %s has no destination: configure MAKERCAST_STREAM_URL or add_destination", cam)
-		}
-		for _, n := range names {
-			a.setOn(a.dests[n], c.On)
-		}
-		a.sync(ctx, cs)
-		return map[string]any{"camera": cam, "state": onOff(c.On), "destinations": names}, nil
-	case CmdDestination:
-		d, ok := a.dests[c.Destination]
-		if !ok {
-			return nil, cmdErr(CodeUnknownDestination, "no destination named %s", quote(c.Destination))
-		}
-		if c.Camera != "" && c.Camera != d.dest.Camera {
-			return nil, cmdErr(CodeBadValue, "destination %s is fed by camera %s, not %s", d.dest.Name, d.dest.Camera, quote(c.Camera))
-		}
-		a.setOn(d, c.On)
-		a.sync(ctx, a.cams[d.dest.Camera])
-		return map[string]any{"destination": d.dest.Name, "state": onOff(c.On)}, nil
-	case CmdStatus:
-		return a.deviceState(), nil
-	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
-		return nil, a.fleetCommand(c) // answered when done
-	case CmdTimelapse:
-		return a.timelapseCommand(ctx, c)
-	case CmdTimelapseFrame:
-		cam, err := a.camera(c.Camera)
-		if err != nil {
-			return nil, err
-		}
-		if err := a.timelapseFrame(cam); err != nil {
-			return nil, err
-		}
-		return map[string]any{"camera": cam, "frames_so_far": a.tls[cam].frames}, nil
-	case CmdAddDestination:
-		cam := c.Camera
-		if cam == "" {
-			cam = a.defaultCamera()
-		}
-		d, err := ParseDestination(c.Destination, cam, c.URL, c.Key)
-		if err != nil {
-			return nil, &CommandError{Code: CodeBadValue, Message: err.Error()}
-		}
-		d.Runtime = true
-		if err := a.addDest(d); err != nil {
-			return nil, err
-		}
-		a.announce(ctx)
-		a.publishDest(ctx, a.dests[d.Name])
-		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-		return map[string]any{"destination": d.Name, "camera": cam, "url": d.Display()}, nil
-	case CmdRemoveDestination:
-		d, ok := a.dests[c.Destination]
-		if !ok {
-			return nil, cmdErr(CodeUnknownDestination, "no destination named %s", quote(c.Destination))
-		}
-		if !d.dest.Runtime {
-			return nil, cmdErr(CodeConflict, "destination %s comes from the configuration; only destinations added over MQTT can be removed", d.dest.Name)
-		}
-		a.setOn(d, false)
-		delete(a.dests, d.dest.Name)
-		for i, n := range a.order {
-			if n == d.dest.Name {
-				a.order = append(a.order[:i], a.order[i+1:]...)
-				break
-			}
-		}
-		a.sync(ctx, a.cams[d.dest.Camera])
-		a.publish(ctx, a.s.Topics.DestinationState(d.dest.Name), nil, true) // clear the retained state
-		a.announce(ctx)
-		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-		return map[string]any{"destination": d.dest.Name}, nil
+		})
 	}
-	return nil, cmdErr(CodeUnknownCommand, "unknown command %s", quote(c.Name))
+	a.announce()
 }
 
-func (a *Agent) setOn(d *destStatus, on bool) {
-	if d.on == on {
+// reconcile hands a camera's runner its demand when it changed.
+func (a *Agent) reconcile(c *camera) {
+	d := a.demandOf(c)
+	if c.runner == nil || d.same(c.given) {
 		return
 	}
-	d.on = on
-	if on {
-		// Generations are agent-wide: a destination removed and added again
-		// under the same name never reuses one, so an old sender (old URL
-		// or key) can never be taken for the new one.
-		a.nextGen++
-		d.gen = a.nextGen
-		d.state, d.lastError, d.retryIn = StateConnecting, "", 0
-	} else {
-		d.state, d.retryIn, d.liveSince, d.kbps = StateIdle, 0, time.Time{}, 0
-	}
+	c.given = d
+	c.runner.setDemand(d)
 }
 
-// sync hands the camera's runner its wanted destinations and publishes the
-// resulting state.
-func (a *Agent) sync(ctx context.Context, cs *cameraStatus) {
-	if cs == nil { // destinations still waiting for their camera
-		for _, n := range a.order {
-			d := a.dests[n]
-			if _, ok := a.cams[d.dest.Camera]; ok {
-				continue
-			}
-			if d.on {
-				d.state, d.retryIn = StateRetrying, 0
-				d.lastError = "waiting for the camera to be plugged in"
-				if d.dest.Camera != "" {
-					d.lastError = "waiting for camera " + d.dest.Camera + " to be plugged in"
-				}
-			}
-			a.publishDest(ctx, d)
-		}
-		a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-		a.switched()
-		return
-	}
-	w := map[string]want{}
-	for _, n := range a.order {
-		d := a.dests[n]
-		if d.dest.Camera == cs.cam.Name && d.on {
-			w[n] = want{dest: d.dest, gen: d.gen}
+// demandOf is why camera c should be open now: its destinations switched
+// on, its recording, and snapshots kept warm.
+func (a *Agent) demandOf(c *camera) demand {
+	d := demand{consumers: map[consumerID]consumer{}, warm: a.s.Snapshots.KeepWarm}
+	for _, dst := range a.dests.of(c.cfg.Name) {
+		if dst.on {
+			id := destinationConsumer(dst.cfg.Name)
+			d.consumers[id] = consumer{id: id, out: dst.cfg.Output, gen: dst.gen}
 		}
 	}
-	if cs.runner != nil {
-		cs.runner.setWant(w)
+	if r := &c.recording; r.on {
+		d.consumers[recordingConsumer] = consumer{id: recordingConsumer, out: a.recordOutput(c.cfg.Name), gen: r.gen}
 	}
-	a.publishCamera(ctx, cs)
-	for _, n := range a.order {
-		if d := a.dests[n]; d.dest.Camera == cs.cam.Name {
-			a.publishDest(ctx, d)
+	return d
+}
+
+// markWaiting shows destinations switched on whose camera is not there
+// (not plugged in yet) as retrying, and says what they wait for.
+func (a *Agent) markWaiting() {
+	a.dests.each(func(d *destination) {
+		if !d.on || a.cams.get(d.cfg.Camera) != nil {
+			return
 		}
-	}
-	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-	a.switched()
-}
-
-// switched follows the switches after a change: what is on is saved for
-// Resume, and updates are held off while anything is on.
-func (a *Agent) switched() {
-	a.saveResume()
-	a.holdUpdates()
-}
-
-// resumeState is what Resume keeps: the configured destinations switched on.
-type resumeState struct {
-	Streams []string `json:"streams"`
-}
-
-// resume switches on again the destinations that were on when the agent
-// stopped (a power cut, kill -9, an update, a reboot: SIGTERM does not
-// switch anything off).
-func (a *Agent) resume(ctx context.Context) {
-	if a.s.Resume == nil {
-		return
-	}
-	b, err := a.s.Resume.Load()
-	if err != nil || b == nil {
-		if err != nil {
-			a.log.Warn("cannot read what was streaming before; nothing resumed", "err", err)
-		}
-		return
-	}
-	var st resumeState
-	if err := json.Unmarshal(b, &st); err != nil {
-		a.log.Warn("the saved streaming state is unreadable; nothing resumed", "err", err)
-		return
-	}
-	cams := map[string]bool{}
-	for _, n := range st.Streams {
-		d, ok := a.dests[n]
-		if !ok || d.dest.Runtime {
-			continue // no longer configured
-		}
-		a.log.Info("resuming a stream that was on when the agent stopped", "destination", n, "camera", d.dest.Camera)
-		a.setOn(d, true)
-		cams[d.dest.Camera] = true
-	}
-	for cam := range cams {
-		a.sync(ctx, a.cams[cam]) // nil: waiting for its camera
-	}
-}
-
-// saveResume saves the switched-on configured destinations when they
-// changed. It writes a few bytes, synchronously: a switch is rare, and the
-// state must be on disk before a power cut can follow.
-func (a *Agent) saveResume() {
-	if a.s.Resume == nil {
-		return
-	}
-	on := []string{}
-	for _, n := range a.order {
-		if d := a.dests[n]; d.on && !d.dest.Runtime {
-			on = append(on, n)
-		}
-	}
-	if a.resumed != nil && slices.Equal(on, a.resumed) {
-		return
-	}
-	b, _ := json.Marshal(resumeState{Streams: on})
-	if err := a.s.Resume.Save(b); err != nil {
-		a.log.Warn("cannot save what is streaming (it will not resume after a restart)", "err", err)
-		return
-	}
-	a.resumed = on
-}
-
-// apply folds a runner event into the state and publishes what changed.
-func (a *Agent) apply(ctx context.Context, ev event) {
-	cs := a.cams[ev.camera]
-	if cs == nil {
-		return
-	}
-	if ev.snap != 0 {
-		a.snapDone(ctx, ev)
-		return
-	}
-	if ev.stats != nil {
-		cs.stats = ev.stats
-		a.publishJSON(ctx, a.s.Topics.CameraStats(ev.camera), ev.stats, true)
-		return
-	}
-	if ev.dest == "" {
-		if ev.state == CaptureIdle && cs.stats != nil {
-			cs.stats = nil
-			a.publish(ctx, a.s.Topics.CameraStats(ev.camera), nil, true) // no stale rates
-		}
-		cs.state, cs.lastError = ev.state, ev.err
-		if ev.encoder != "" {
-			cs.encoder, cs.mode = ev.encoder, ev.mode
-		}
-		a.log.Info("camera", "camera", ev.camera, "state", ev.state, "encoder", cs.encoder, "err", cs.lastError)
-		a.publishCamera(ctx, cs)
-		return
-	}
-	d := a.dests[ev.dest]
-	if d == nil || !d.on || ev.gen != d.gen {
-		return // a sender that has since been stopped or replaced
-	}
-	if ev.state == "" { // byte count only
-		d.bytes, d.bytesAt = ev.bytes, ev.at
-		return
-	}
-	prev := d.state
-	d.state = ev.state
-	switch ev.state {
-	case StateLive:
-		d.liveSince, d.lastError, d.retryIn = time.Now(), "", 0
-		d.prevAt, d.kbps = time.Time{}, 0
-	case StateRetrying, StateError:
-		d.lastError, d.retryIn = ev.err, ev.retryIn
-		d.liveSince = time.Time{}
-		if prev == StateLive || prev == StateConnecting {
-			d.reconnects++
-		}
-	}
-	if prev != d.state || ev.state != StateConnecting {
-		a.log.Info("destination", "destination", d.dest.Name, "state", d.state, "err", d.lastError)
-	}
-	a.publishDest(ctx, d)
-	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-}
-
-func onOff(b bool) string {
-	if b {
-		return "ON"
-	}
-	return "OFF"
-}
-
-// DestinationState is the retained JSON of one destination.
-type DestinationState struct {
-	Switch     string `json:"switch"`
-	State      string `json:"state"`
-	Camera     string `json:"camera"`
-	URL        string `json:"url"`
-	LastError  string `json:"last_error"`
-	Reconnects int    `json:"reconnects"`
-	BytesSent  uint64 `json:"bytes_sent"`
-	LiveSince  string `json:"live_since,omitempty"`
-	LiveS      int64  `json:"live_s,omitempty"`
-	// BitrateKbps is measured from the bytes written to the server.
-	BitrateKbps float64 `json:"bitrate_kbps"`
-	RetryInMS   int64   `json:"retry_in_ms,omitempty"`
-}
-
-// CameraState is the retained JSON of one camera.
-type CameraState struct {
-	Stream    string `json:"stream"`
-	Capture   string `json:"capture"`
-	Encoder   string `json:"encoder,omitempty"`
-	LastError string `json:"last_error"`
-	// PluggedIn is false while a detected camera is unplugged.
-	PluggedIn bool `json:"plugged_in"`
-	// Device is the camera's node now (or the test pattern); Mode is the
-	// mode it was opened in ("mjpeg 640x480@15 → 1280x720@30"); Mic the
-	// ALSA device of its sound ("" for a test tone or a silent track).
-	Device string `json:"device,omitempty"`
-	Mode   string `json:"mode,omitempty"`
-	Mic    string `json:"mic,omitempty"`
-}
-
-// DeviceState is the retained JSON of the whole device.
-type DeviceState struct {
-	Cameras      map[string]CameraState      `json:"cameras"`
-	Destinations map[string]DestinationState `json:"destinations"`
-}
-
-func (a *Agent) destState(d *destStatus) DestinationState {
-	s := DestinationState{
-		Switch: onOff(d.on), State: d.state, Camera: d.dest.Camera, URL: d.dest.Display(),
-		LastError: d.lastError, Reconnects: d.reconnects, BytesSent: d.bytes, RetryInMS: d.retryIn.Milliseconds(),
-	}
-	if !d.liveSince.IsZero() {
-		s.LiveSince = d.liveSince.UTC().Format(time.RFC3339)
-		s.LiveS = int64(time.Since(d.liveSince) / time.Second)
-	}
-	s.BitrateKbps = math.Round(d.kbps*10) / 10
-	return s
-}
-
-func (a *Agent) camStreaming(name string) bool {
-	for _, d := range a.dests {
-		if d.dest.Camera == name && d.on {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *Agent) camState(cs *cameraStatus) CameraState {
-	s := CameraState{Stream: onOff(a.camStreaming(cs.cam.Name)), Capture: cs.state, Encoder: cs.encoder, LastError: cs.lastError,
-		PluggedIn: cs.dev.present, Device: cs.dev.spec.Video.Device, Mode: cs.mode, Mic: cs.dev.spec.Audio.Device}
-	if s.Device == "" {
-		s.Device = string(cs.dev.spec.Video.Source)
-	}
-	return s
-}
-
-func (a *Agent) deviceState() DeviceState {
-	s := DeviceState{Cameras: map[string]CameraState{}, Destinations: map[string]DestinationState{}}
-	for n, cs := range a.cams {
-		s.Cameras[n] = a.camState(cs)
-	}
-	for n, d := range a.dests {
-		s.Destinations[n] = a.destState(d)
-	}
-	return s
-}
-
-func (a *Agent) publishCamera(ctx context.Context, cs *cameraStatus) {
-	a.publish(ctx, a.s.Topics.CameraStream(cs.cam.Name), []byte(onOff(a.camStreaming(cs.cam.Name))), true)
-	a.publishJSON(ctx, a.s.Topics.CameraState(cs.cam.Name), a.camState(cs), true)
-}
-
-func (a *Agent) publishDest(ctx context.Context, d *destStatus) {
-	a.publishJSON(ctx, a.s.Topics.DestinationState(d.dest.Name), a.destState(d), true)
-}
-
-func (a *Agent) publishAll(ctx context.Context) {
-	for _, cs := range a.cams {
-		a.publishCamera(ctx, cs)
-		a.publishTimelapse(ctx, cs.cam.Name)
-	}
-	for _, n := range a.order {
-		a.publishDest(ctx, a.dests[n])
-	}
-	a.publishJSON(ctx, a.s.Topics.State(), a.deviceState(), true)
-	if a.health != nil {
-		a.publishJSON(ctx, a.s.Topics.Health(), a.health, true)
-	}
-	if a.fleetState != nil {
-		a.publishJSON(ctx, a.s.Topics.FleetUpdate(), a.fleetState, true)
-	}
-}
-
-func (a *Agent) publishJSON(ctx context.Context, topic string, v any, retained bool) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		a.log.Error("encode state", "topic", topic, "err", err)
-		return
-	}
-	a.publish(ctx, topic, b, retained)
-}
-
-func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retained bool) {
-	pctx, cancel := context.WithTimeout(ctx, a.s.PublishTimeout)
-	defer cancel()
-	if err := a.pub.Publish(pctx, topic, payload, retained); err != nil {
-		// The full state is published again on every reconnect.
-		a.log.Debug("publish failed", "topic", topic, "err", err)
-	}
-}
-
-// model is what discovery describes.
-func (a *Agent) model() Model {
-	m := Model{Fleet: a.s.Fleet != nil}
-	m.Cameras = append(m.Cameras, a.camOrder...)
-	for _, n := range a.order {
-		m.Destinations = append(m.Destinations, ModelDestination{Name: n, Camera: a.dests[n].dest.Camera})
-	}
-	return m
-}
-
-// announce publishes the discovery configs of the current model and, a
-// moment later (once the broker has delivered what it retains), clears the
-// configs of entities that no longer exist.
-func (a *Agent) announce(ctx context.Context) {
-	d := a.s.Discovery
-	if d == nil {
-		return
-	}
-	clear(a.currentConfigs)
-	for _, m := range d.Configs(a.model()) {
-		a.currentConfigs[m.Topic] = true
-		a.publish(ctx, m.Topic, m.Payload, true)
-	}
-	time.AfterFunc(a.s.CleanupDelay, func() {
-		select {
-		case a.cleanup <- struct{}{}:
-		default:
+		d.state, d.retryIn = StateRetrying, 0
+		d.lastError = "waiting for the camera to be plugged in"
+		if d.cfg.Camera != "" {
+			d.lastError = "waiting for camera " + d.cfg.Camera + " to be plugged in"
 		}
 	})
 }
 
-func (a *Agent) clearStale(ctx context.Context) {
-	var stale []string
-	for t := range a.seenConfigs {
-		if !a.currentConfigs[t] {
-			stale = append(stale, t)
-		}
+// newGen is the next generation of a switch-on.
+func (a *Agent) newGen() uint64 {
+	a.nextGen++
+	return a.nextGen
+}
+
+// captureChanged applies a camera's capture state.
+func (a *Agent) captureChanged(ev captureChanged) {
+	c := a.cams.get(ev.camera)
+	if c == nil {
+		return
 	}
-	sort.Strings(stale)
-	for _, t := range stale {
-		a.log.Info("removing a stale Home Assistant entity", "topic", t)
-		a.publish(ctx, t, nil, true)
-		delete(a.seenConfigs, t)
+	st := &c.capture
+	st.state, st.lastError = ev.state, ev.err
+	if ev.state == CaptureIdle {
+		st.stats = nil // no stale rates
 	}
+	if ev.opened != nil {
+		st.encoder, st.mode = ev.opened.Encoder, ev.opened.Mode
+	}
+	a.log.Info("camera", "camera", ev.camera, "state", ev.state, "encoder", st.encoder, "err", st.lastError)
+}
+
+// outputChanged applies the state of one of a camera's consumers.
+func (a *Agent) outputChanged(ev outputChanged) {
+	if ev.id == recordingConsumer {
+		a.recordingChanged(ev)
+		return
+	}
+	d := a.dests.get(ev.id.destinationName())
+	if d == nil || !d.on || ev.gen != d.gen {
+		return // a sender that has since been stopped or replaced
+	}
+	prev := d.state
+	d.changed(ev, time.Now())
+	if prev != d.state || ev.state != StateConnecting {
+		a.log.Info("destination", "destination", d.cfg.Name, "state", d.state, "err", d.lastError, "detail", d.detail)
+	}
+}
+
+// outputProgressed notes a consumer's counters.
+func (a *Agent) outputProgressed(ev outputProgressed) {
+	if ev.id == recordingConsumer {
+		a.recordingProgressed(ev)
+		return
+	}
+	d := a.dests.get(ev.id.destinationName())
+	if d == nil || !d.on || ev.gen != d.gen {
+		return
+	}
+	d.bytes, d.bytesAt, d.peers = ev.p.Bytes, ev.at, ev.p.Peers
+}
+
+// statsTick refreshes the shown statistics of every destination and
+// recording; the documents that changed are published after the step.
+func (a *Agent) statsTick() {
+	now := time.Now()
+	a.dests.each(func(d *destination) { d.tick(now) })
+	a.cams.each(func(c *camera) { c.recording.tick(now) })
 }

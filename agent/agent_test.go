@@ -12,7 +12,6 @@ import (
 
 	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/media"
-	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
 	"github.com/makercast/makercast/internal/telemetry"
 	"github.com/makercast/makercast/internal/testenv"
@@ -42,20 +41,6 @@ func (p *piFS) set(name, data string) {
 	p.m[name] = &fstest.MapFile{Data: []byte(data)}
 }
 
-type engine struct{ e *media.Engine }
-
-func (m engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (agent.Capture, error) {
-	c, err := m.e.OpenCapture(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (m engine) AssembleTimelapse(ctx context.Context, pattern string, fps int, out string) error {
-	return m.e.AssembleTimelapse(ctx, pattern, fps, out)
-}
-
 // An under-voltage that appears between two health publications is
 // published at once, not at the next interval: the full stack (the real
 // telemetry reader over a Pi's sysfs tree, the agent, paho, Mosquitto).
@@ -71,9 +56,9 @@ func TestProblemFlagsArePublishedAtOnce(t *testing.T) {
 	var client *mqtt.Client
 	a, err := agent.New(agent.Settings{
 		Topics:    topics,
-		Cameras:   []agent.Camera{{Name: "test", Spec: graph.CaptureSpec{Video: graph.VideoSpec{Source: graph.VideoTest, Width: 320, Height: 240, FPS: 15, BitrateKbps: 300, KeyframeSec: 2, Encoder: graph.EncoderX264, Preset: "ultrafast"}, Audio: graph.AudioSpec{Source: graph.AudioSilence, BitrateKbps: 64}}}},
+		Cameras:   []agent.Camera{{Name: "test", Spec: agent.CaptureSpec{Video: agent.VideoSpec{Source: agent.VideoTest, Width: 320, Height: 240, FPS: 15, BitrateKbps: 300, KeyframeSec: 2, Encoder: agent.EncoderX264, Preset: "ultrafast"}, Audio: agent.AudioSpec{Source: agent.AudioSilence, BitrateKbps: 64}}}},
 		Telemetry: agent.TelemetrySettings{Health: &telemetry.Reader{Root: root}, Every: time.Hour, Check: 100 * time.Millisecond},
-	}, engine{media.NewEngine(log)}, publisherFunc(func(ctx context.Context, topic string, p []byte, r bool) error {
+	}, media.NewEngine(log), publisherFunc(func(ctx context.Context, topic string, p []byte, r bool) error {
 		return client.Publish(ctx, topic, p, r)
 	}), nil, log)
 	if err != nil {

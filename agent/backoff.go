@@ -92,3 +92,15 @@ func waitReachable(ctx context.Context, probe Reachable, host string, port int, 
 		t.Reset(next)
 	}
 }
+
+// sleepCtx waits d; it returns false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

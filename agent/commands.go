@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/makercast/makercast/internal/secret"
@@ -21,6 +22,7 @@ const (
 	CmdSnapshot          = "snapshot"
 	CmdTimelapse         = "timelapse"
 	CmdTimelapseFrame    = "timelapse_frame"
+	CmdRecording         = "recording"
 	CmdAddDestination    = "add_destination"
 	CmdRemoveDestination = "remove_destination"
 )
@@ -38,7 +40,7 @@ const (
 	CodeUnavailable        = "unavailable"
 )
 
-// Command is one parsed command.
+// Command is one parsed command: its name and what it said.
 type Command struct {
 	Name        string
 	Camera      string
@@ -67,21 +69,120 @@ func cmdErr(code, format string, args ...any) *CommandError {
 	return &CommandError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// request is the JSON form of every command. Unknown fields are rejected so
-// that a typo ("sate") is an error, not a silent no-op.
-type request struct {
-	State       *string `json:"state"`
-	Camera      *string `json:"camera"`
-	Destination *string `json:"destination"`
-	Name        *string `json:"name"`
-	URL         *string `json:"url"`
-	Key         *string `json:"key"`
-	Width       *int    `json:"width"`
-	Height      *int    `json:"height"`
-	Quality     *int    `json:"quality"`
-	Interval    *int    `json:"interval"`
-	Mode        *string `json:"mode"`
-	Transaction *string `json:"transaction"`
+// The JSON a command takes: one request type per command and topic kind,
+// built from the fields below. Decoding rejects any other field, so that a
+// typo ("sate") or a field of another command ({"state":"ON","quality":5}
+// on stream/set) is an error, not a silent no-op.
+type (
+	txField struct {
+		Transaction *string `json:"transaction"`
+	}
+	stateField struct {
+		State *string `json:"state"`
+	}
+	cameraField struct {
+		Camera *string `json:"camera"`
+	}
+	snapshotFields struct {
+		Width   *int `json:"width"`
+		Height  *int `json:"height"`
+		Quality *int `json:"quality"`
+	}
+	timelapseFields struct {
+		stateField
+		Interval *int    `json:"interval"`
+		Mode     *string `json:"mode"`
+	}
+
+	// Set topics: the topic names the camera or destination.
+	switchSet struct {
+		stateField
+		txField
+	} // stream/set, destination/set, recording/set
+	snapshotSet struct {
+		snapshotFields
+		txField
+	}
+	timelapseSet struct {
+		timelapseFields
+		txField
+	}
+	pressSet struct{ txField } // fleet/<action>/set
+
+	// request/<command>: the payload names what it is about.
+	streamRequest struct {
+		cameraField
+		stateField
+		txField
+	}
+	destinationRequest struct {
+		Destination *string `json:"destination"`
+		stateField
+		txField
+	}
+	recordingRequest struct {
+		cameraField
+		stateField
+		txField
+	}
+	snapshotRequest struct {
+		cameraField
+		snapshotFields
+		txField
+	}
+	timelapseRequest struct {
+		cameraField
+		timelapseFields
+		txField
+	}
+	addDestinationRequest struct {
+		Name   *string `json:"name"`
+		Camera *string `json:"camera"`
+		URL    *string `json:"url"`
+		Key    *string `json:"key"`
+		txField
+	}
+	removeDestinationRequest struct {
+		Name *string `json:"name"`
+		txField
+	}
+	emptyRequest struct{ txField } // status, fleet_*
+)
+
+// A parser reads one kind of command from its topic's subject (a camera or
+// destination name, "" for requests) and payload.
+type parser func(name, subject string, payload []byte) (Command, error)
+
+// setParsers read set topics, by the kind the topic routes to.
+var setParsers = map[string]parser{
+	CmdStream:      parseSwitch,
+	CmdDestination: parseSwitch,
+	CmdRecording:   parseSwitch,
+	CmdSnapshot:    parseSnapshotSet,
+	CmdTimelapse:   parseTimelapseSet,
+	CmdTimelapseFrame: func(name, subject string, _ []byte) (Command, error) {
+		return Command{Name: name, Camera: subject}, nil
+	},
+	CmdFleetUpdate:   parsePress,
+	CmdFleetRestart:  parsePress,
+	CmdFleetReboot:   parsePress,
+	CmdFleetIdentify: parsePress,
+}
+
+// requestParsers read request/<command>.
+var requestParsers = map[string]parser{
+	CmdStream:            parseStreamRequest,
+	CmdDestination:       parseDestinationRequest,
+	CmdRecording:         parseRecordingRequest,
+	CmdStatus:            parseEmptyRequest,
+	CmdSnapshot:          parseSnapshotRequest,
+	CmdTimelapse:         parseTimelapseRequest,
+	CmdAddDestination:    parseAddDestination,
+	CmdRemoveDestination: parseRemoveDestination,
+	CmdFleetUpdate:       parseEmptyRequest,
+	CmdFleetRestart:      parseEmptyRequest,
+	CmdFleetReboot:       parseEmptyRequest,
+	CmdFleetIdentify:     parseEmptyRequest,
 }
 
 var cmdNamePattern = regexp.MustCompile(`^[a-z_]{1,32}$`)
@@ -114,152 +215,254 @@ func (t Topics) ParseCommand(topic string, payload []byte) (Command, error) {
 	if len(payload) > MaxPayload {
 		return Command{}, cmdErr(CodePayloadTooLarge, "payload is %d bytes, the limit is %d", len(payload), MaxPayload)
 	}
-	var cmd Command
-	switch kind {
-	case "snapshot":
-		cmd.Name, cmd.Camera = CmdSnapshot, subject
-		trimmed := bytes.TrimSpace(payload)
-		if len(trimmed) == 0 || trimmed[0] != '{' {
-			// Any plain payload is a press: PRESS from HA, ON, 1, ...
-			return cmd, nil
+	if kind != "request" {
+		return setParsers[kind](kind, subject, payload)
+	}
+	p, ok := requestParsers[subject]
+	if !ok {
+		return Command{}, cmdErr(CodeUnknownCommand, "unknown command %s (%s)", quote(subject), strings.Join(requestNames(), ", "))
+	}
+	return p(subject, "", payload)
+}
+
+func requestNames() []string {
+	var n []string
+	for k := range requestParsers {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// isJSON: the payload is meant as a JSON object.
+func isJSON(payload []byte) bool {
+	t := bytes.TrimSpace(payload)
+	return len(t) > 0 && t[0] == '{'
+}
+
+// decode reads a JSON object into req, rejecting fields req does not have
+// (naming the fields it takes), trailing data and long transactions.
+func decode[T any](name string, payload []byte, req *T) error {
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return nil // an empty request: every field left out
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+			return cmdErr(CodeBadPayload, "%s takes no field %s (it takes %s)", name, f, strings.Join(jsonFields(req), ", "))
 		}
-		r, err := decode(trimmed)
-		if err != nil {
-			return Command{}, err
-		}
-		if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil || r.State != nil {
-			return Command{}, cmdErr(CodeBadPayload, "a snapshot topic takes only width, height, quality and transaction")
-		}
-		return snapshotOptions(cmd, r)
-	case "timelapse_frame":
-		// Any payload: a layer change, a button.
-		return Command{Name: CmdTimelapseFrame, Camera: subject}, nil
-	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
-		return fleetPress(kind, payload)
-	case "timelapse":
-		cmd.Name, cmd.Camera = CmdTimelapse, subject
-		trimmed := bytes.TrimSpace(payload)
-		if len(trimmed) > 0 && trimmed[0] == '{' {
-			r, err := decode(trimmed)
-			if err != nil {
-				return Command{}, err
-			}
-			if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil || r.Width != nil || r.Height != nil || r.Quality != nil {
-				return Command{}, cmdErr(CodeBadPayload, "a timelapse topic takes only state, interval, mode and transaction")
-			}
-			return timelapseOptions(cmd, r)
-		}
-		on, err := parseOnOff(string(trimmed))
-		if err != nil {
-			return cmd, err
-		}
+		return cmdErr(CodeBadPayload, "payload is not a valid JSON command: %s", quote(msg))
+	}
+	if dec.More() {
+		return cmdErr(CodeBadPayload, "payload has data after the JSON object")
+	}
+	return nil
+}
+
+// jsonFields lists the JSON fields a request type takes.
+func jsonFields(v any) []string {
+	b, _ := json.Marshal(v) // every field is a pointer: all are present, as null
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f txField) get() (string, error) {
+	if f.Transaction == nil {
+		return "", nil
+	}
+	if len(*f.Transaction) > 64 {
+		return "", cmdErr(CodeBadValue, "transaction is longer than 64 characters")
+	}
+	return *f.Transaction, nil
+}
+
+func (f stateField) on() (bool, error) {
+	if f.State == nil {
+		return false, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
+	}
+	return parseOnOff(*f.State)
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// parseSwitch reads stream/set, destination/set and recording/set: ON or
+// OFF, or JSON with state and transaction.
+func parseSwitch(name, subject string, payload []byte) (Command, error) {
+	cmd := Command{Name: name}
+	if name == CmdDestination {
+		cmd.Destination = subject
+	} else {
+		cmd.Camera = subject
+	}
+	if !isJSON(payload) {
+		on, err := parseOnOff(string(payload))
 		cmd.On = on
+		return cmd, err
+	}
+	var r switchSet
+	if err := decode(name+"/set", payload, &r); err != nil {
+		return Command{}, err
+	}
+	var err error
+	if cmd.Transaction, err = r.get(); err != nil {
+		return Command{}, err
+	}
+	cmd.On, err = r.on()
+	return cmd, err
+}
+
+func parseSnapshotSet(name, subject string, payload []byte) (Command, error) {
+	cmd := Command{Name: name, Camera: subject}
+	if !isJSON(payload) {
+		return cmd, nil // any plain payload is a press: PRESS from HA, ON, 1, ...
+	}
+	var r snapshotSet
+	if err := decode("snapshot/set", payload, &r); err != nil {
+		return Command{}, err
+	}
+	return snapshotOptions(cmd, r.txField, r.snapshotFields)
+}
+
+func parseTimelapseSet(name, subject string, payload []byte) (Command, error) {
+	cmd := Command{Name: name, Camera: subject}
+	if !isJSON(payload) {
+		on, err := parseOnOff(string(payload))
+		cmd.On = on
+		return cmd, err
+	}
+	var r timelapseSet
+	if err := decode("timelapse/set", payload, &r); err != nil {
+		return Command{}, err
+	}
+	return timelapseOptions(cmd, r.txField, r.timelapseFields)
+}
+
+// parsePress reads a fleet/<action>/set message: any plain payload but an
+// empty one presses it (HA's button sends PRESS, its update entity
+// "install"); JSON may carry only a transaction.
+func parsePress(name, _ string, payload []byte) (Command, error) {
+	cmd := Command{Name: name}
+	if len(bytes.TrimSpace(payload)) == 0 {
+		// What a subscriber gets when a retained message is cleared.
+		return cmd, cmdErr(CodeBadPayload, "an empty payload presses nothing (send PRESS)")
+	}
+	if !isJSON(payload) {
 		return cmd, nil
-	case "stream", "destination":
-		cmd.Name = kind
-		if kind == "stream" {
-			cmd.Camera = subject
-		} else {
-			cmd.Destination = subject
-		}
-		trimmed := bytes.TrimSpace(payload)
-		if len(trimmed) > 0 && trimmed[0] == '{' {
-			r, err := decode(trimmed)
-			if err != nil {
-				return Command{}, err
-			}
-			if r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil {
-				return Command{}, cmdErr(CodeBadPayload, "a set topic takes only state and transaction")
-			}
-			if r.Transaction != nil {
-				cmd.Transaction = *r.Transaction
-			}
-			if r.State == nil {
-				return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
-			}
-			trimmed = []byte(*r.State)
-		}
-		on, err := parseOnOff(string(trimmed))
-		if err != nil {
-			return cmd, err
-		}
-		cmd.On = on
-		return cmd, nil
 	}
-	// request/<name>
-	cmd.Name = subject
-	var r request
-	if len(bytes.TrimSpace(payload)) > 0 {
-		var err error
-		if r, err = decode(payload); err != nil {
-			return Command{}, err
-		}
+	var r pressSet
+	if err := decode("a fleet topic", payload, &r); err != nil {
+		return Command{}, err
 	}
-	if r.Transaction != nil {
-		cmd.Transaction = *r.Transaction
+	var err error
+	cmd.Transaction, err = r.get()
+	return cmd, err
+}
+
+func parseStreamRequest(name, _ string, payload []byte) (Command, error) {
+	var r streamRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
 	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
+	return onOffRequest(Command{Name: name, Camera: str(r.Camera)}, r.txField, r.stateField)
+}
+
+func parseRecordingRequest(name, _ string, payload []byte) (Command, error) {
+	var r recordingRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
 	}
-	switch subject {
-	case CmdStream, CmdDestination:
-		cmd.Camera, cmd.Destination = str(r.Camera), str(r.Destination)
-		if subject == CmdDestination && cmd.Destination == "" {
-			return cmd, cmdErr(CodeBadPayload, "missing destination")
-		}
-		if r.State == nil {
-			return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
-		}
-		on, err := parseOnOff(*r.State)
-		if err != nil {
-			return cmd, err
-		}
-		cmd.On = on
-	case CmdStatus:
-	case CmdFleetUpdate, CmdFleetRestart, CmdFleetReboot, CmdFleetIdentify:
-		if r.State != nil || r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil ||
-			r.Width != nil || r.Height != nil || r.Quality != nil || r.Interval != nil || r.Mode != nil {
-			return cmd, cmdErr(CodeBadPayload, "%s takes only transaction", subject)
-		}
-	case CmdSnapshot:
-		cmd.Camera = str(r.Camera)
-		return snapshotOptions(cmd, r)
-	case CmdTimelapse:
-		cmd.Camera = str(r.Camera)
-		return timelapseOptions(cmd, r)
-	case CmdAddDestination:
-		cmd.Destination, cmd.Camera, cmd.URL, cmd.Key = str(r.Name), str(r.Camera), str(r.URL), secret.Secret(str(r.Key))
-		if cmd.Destination == "" || cmd.URL == "" {
-			return cmd, cmdErr(CodeBadPayload, "add_destination needs name and url (and key, unless the URL ends with it)")
-		}
-	case CmdRemoveDestination:
-		cmd.Destination = str(r.Name)
-		if cmd.Destination == "" {
-			return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
-		}
-	default:
-		return cmd, cmdErr(CodeUnknownCommand, "unknown command %s (stream, destination, snapshot, timelapse, status, add_destination, remove_destination, fleet_update, fleet_restart, fleet_reboot, fleet_identify)", quote(subject))
+	return onOffRequest(Command{Name: name, Camera: str(r.Camera)}, r.txField, r.stateField)
+}
+
+func parseDestinationRequest(name, _ string, payload []byte) (Command, error) {
+	var r destinationRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
+	}
+	cmd := Command{Name: name, Destination: str(r.Destination)}
+	if cmd.Destination == "" {
+		return cmd, cmdErr(CodeBadPayload, "missing destination")
+	}
+	return onOffRequest(cmd, r.txField, r.stateField)
+}
+
+func onOffRequest(cmd Command, tx txField, st stateField) (Command, error) {
+	var err error
+	if cmd.Transaction, err = tx.get(); err != nil {
+		return Command{}, err
+	}
+	cmd.On, err = st.on()
+	return cmd, err
+}
+
+func parseSnapshotRequest(name, _ string, payload []byte) (Command, error) {
+	var r snapshotRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
+	}
+	return snapshotOptions(Command{Name: name, Camera: str(r.Camera)}, r.txField, r.snapshotFields)
+}
+
+func parseTimelapseRequest(name, _ string, payload []byte) (Command, error) {
+	var r timelapseRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
+	}
+	return timelapseOptions(Command{Name: name, Camera: str(r.Camera)}, r.txField, r.timelapseFields)
+}
+
+func parseAddDestination(name, _ string, payload []byte) (Command, error) {
+	var r addDestinationRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
+	}
+	cmd := Command{Name: name, Destination: str(r.Name), Camera: str(r.Camera), URL: str(r.URL), Key: secret.Secret(str(r.Key))}
+	var err error
+	if cmd.Transaction, err = r.get(); err != nil {
+		return Command{}, err
+	}
+	if cmd.Destination == "" || cmd.URL == "" {
+		return cmd, cmdErr(CodeBadPayload, "add_destination needs name and url (and key, unless the URL ends with it)")
 	}
 	return cmd, nil
 }
 
-func decode(b []byte) (request, error) {
-	var r request
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return r, cmdErr(CodeBadPayload, "payload is not a valid JSON command: %s", quote(strings.TrimPrefix(err.Error(), "json: ")))
+func parseRemoveDestination(name, _ string, payload []byte) (Command, error) {
+	var r removeDestinationRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
 	}
-	if dec.More() {
-		return r, cmdErr(CodeBadPayload, "payload has data after the JSON object")
+	cmd := Command{Name: name, Destination: str(r.Name)}
+	var err error
+	if cmd.Transaction, err = r.get(); err != nil {
+		return Command{}, err
 	}
-	if r.Transaction != nil && len(*r.Transaction) > 64 {
-		return r, cmdErr(CodeBadValue, "transaction is longer than 64 characters")
+	if cmd.Destination == "" {
+		return cmd, cmdErr(CodeBadPayload, "remove_destination needs name")
 	}
-	return r, nil
+	return cmd, nil
+}
+
+func parseEmptyRequest(name, _ string, payload []byte) (Command, error) {
+	var r emptyRequest
+	if err := decode(name, payload, &r); err != nil {
+		return Command{}, err
+	}
+	tx, err := r.get()
+	return Command{Name: name, Transaction: tx}, err
 }
 
 func parseOnOff(s string) (bool, error) {
@@ -282,83 +485,53 @@ func quote(s string) string {
 
 // snapshotOptions copies width, height and quality; width and height 0
 // keep the camera's, quality must be given as 1..100 or left out.
-func snapshotOptions(cmd Command, r request) (Command, error) {
-	if r.Transaction != nil {
-		cmd.Transaction = *r.Transaction
+func snapshotOptions(cmd Command, tx txField, f snapshotFields) (Command, error) {
+	var err error
+	if cmd.Transaction, err = tx.get(); err != nil {
+		return Command{}, err
 	}
-	if r.Quality != nil && (*r.Quality < 1 || *r.Quality > 100) {
-		return cmd, cmdErr(CodeBadValue, "quality %d must be within 1..100", *r.Quality)
+	if f.Quality != nil && (*f.Quality < 1 || *f.Quality > 100) {
+		return cmd, cmdErr(CodeBadValue, "quality %d must be within 1..100", *f.Quality)
 	}
-	if r.Width != nil {
-		cmd.Width = *r.Width
+	if f.Width != nil {
+		cmd.Width = *f.Width
 	}
-	if r.Height != nil {
-		cmd.Height = *r.Height
+	if f.Height != nil {
+		cmd.Height = *f.Height
 	}
-	if r.Quality != nil {
-		cmd.Quality = *r.Quality
+	if f.Quality != nil {
+		cmd.Quality = *f.Quality
 	}
 	return cmd, nil
 }
 
 // timelapseOptions reads state, interval (seconds, 1..86400) and mode
 // (interval or manual).
-func timelapseOptions(cmd Command, r request) (Command, error) {
-	if r.Transaction != nil {
-		cmd.Transaction = *r.Transaction
+func timelapseOptions(cmd Command, tx txField, f timelapseFields) (Command, error) {
+	var err error
+	if cmd.Transaction, err = tx.get(); err != nil {
+		return Command{}, err
 	}
-	if r.State == nil {
-		return cmd, cmdErr(CodeBadPayload, "missing state (ON or OFF)")
-	}
-	on, err := parseOnOff(*r.State)
-	if err != nil {
+	if cmd.On, err = f.on(); err != nil {
 		return cmd, err
 	}
-	cmd.On = on
-	if r.Interval != nil {
-		if *r.Interval < 1 || *r.Interval > 86400 {
-			return cmd, cmdErr(CodeBadValue, "interval %d s must be within 1..86400", *r.Interval)
+	if f.Interval != nil {
+		if *f.Interval < 1 || *f.Interval > 86400 {
+			return cmd, cmdErr(CodeBadValue, "interval %d s must be within 1..86400", *f.Interval)
 		}
-		cmd.Interval = *r.Interval
+		cmd.Interval = *f.Interval
 	}
-	if r.Mode != nil {
-		switch *r.Mode {
+	if f.Mode != nil {
+		switch *f.Mode {
 		case "interval":
 		case "manual":
-			if r.Interval != nil {
+			if f.Interval != nil {
 				return cmd, cmdErr(CodeBadValue, "manual mode takes no interval")
 			}
 			cmd.Manual = true
 		default:
-			return cmd, cmdErr(CodeBadValue, "mode must be interval or manual, got %s", quote(*r.Mode))
+			return cmd, cmdErr(CodeBadValue, "mode must be interval or manual, got %s", quote(*f.Mode))
 		}
-	}
-	return cmd, nil
-}
-
-// fleetPress reads a fleet/<action>/set message: any plain payload but an
-// empty one presses it (HA's button sends PRESS, its update entity
-// "install"); JSON may carry only a transaction.
-func fleetPress(name string, payload []byte) (Command, error) {
-	cmd := Command{Name: name}
-	trimmed := bytes.TrimSpace(payload)
-	if len(trimmed) == 0 {
-		// What a subscriber gets when a retained message is cleared.
-		return cmd, cmdErr(CodeBadPayload, "an empty payload presses nothing (send PRESS)")
-	}
-	if trimmed[0] != '{' {
-		return cmd, nil
-	}
-	r, err := decode(trimmed)
-	if err != nil {
-		return Command{}, err
-	}
-	if r.State != nil || r.Camera != nil || r.Destination != nil || r.Name != nil || r.URL != nil || r.Key != nil ||
-		r.Width != nil || r.Height != nil || r.Quality != nil || r.Interval != nil || r.Mode != nil {
-		return Command{}, cmdErr(CodeBadPayload, "a fleet topic takes only transaction")
-	}
-	if r.Transaction != nil {
-		cmd.Transaction = *r.Transaction
 	}
 	return cmd, nil
 }

@@ -1,117 +1,159 @@
 package agent
 
 import (
-	"fmt"
-	"net"
-	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
-
-	"github.com/makercast/makercast/internal/media/graph"
-	"github.com/makercast/makercast/internal/secret"
+	"sort"
+	"time"
 )
 
-// Camera is one camera the agent drives.
-type Camera struct {
-	Name string
-	Spec graph.CaptureSpec
-	// AutoMic takes the camera's microphone from the machine's devices
-	// (MAKERCAST_AUDIO=auto): its own (a webcam's) or a free one, else a
-	// silent track. Spec.Audio then only gives the bitrate.
-	AutoMic bool
-}
-
-// Destination is one RTMP(S) endpoint fed by a camera.
+// Destination is one network output fed by a camera: an RTMP(S) server or
+// an SRT peer, switched on and off by name.
 type Destination struct {
 	Name   string
-	Camera string
-	Target graph.Target
+	Camera string // "": the first camera (configured, or found)
+	Output Output
 	// Runtime is true for destinations added over MQTT (not persisted).
 	Runtime bool
 }
 
-// Display is the destination's URL with the key masked: safe for logs and
-// MQTT state.
-func (d Destination) Display() string {
-	t := d.Target
-	return fmt.Sprintf("%s://%s/%s/****", t.Scheme, net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Application)
-}
+// Redacted is the destination's URL with every secret masked: safe for logs
+// and MQTT state.
+func (d Destination) Redacted() string { return d.Output.Redacted() }
 
-var (
-	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	hostPattern = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
-	appPattern  = regexp.MustCompile(`^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$`)
-	userPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	// Stream keys seen in the wild: YouTube xxxx-xxxx-..., Twitch live_1_ab,
-	// Facebook FB-1-0-Ab?s_bl=1&s_sc=..., Restream re_1_ab. No spaces,
-	// quotes, '!' or other characters with meaning in a pipeline description.
-	keyPattern = regexp.MustCompile(`^[A-Za-z0-9._~?&=%+:@-]{1,256}$`)
-)
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // ValidName reports whether s can name a camera or destination: it is used
 // in MQTT topics and Home Assistant ids.
 func ValidName(s string) bool { return namePattern.MatchString(s) }
 
-// ParseDestination checks an rtmp:// or rtmps:// URL and a stream key. With
-// an empty key, the URL's last path segment is the key (Twitch and YouTube
-// show the URL that way too). Errors never contain the key or a password.
-func ParseDestination(name, camera, rawURL string, key secret.Secret) (Destination, error) {
-	if !ValidName(name) {
-		return Destination{}, fmt.Errorf("agent: destination name %.40q must be 1-32 of a-z, 0-9, - and _", name)
+// destination is one destination's part of the agent's state. Only the loop
+// touches it.
+type destination struct {
+	cfg Destination
+	on  bool
+	gen uint64 // of the current switch-on (see consumer)
+
+	state      string
+	detail     string // what a connecting output waits for
+	lastError  string
+	reconnects int
+	retryIn    time.Duration
+	liveSince  time.Time
+	peers      int
+
+	// The sender's byte count as last reported (at bytesAt), and what the
+	// last stats tick made of it: the count, the bitrate and time live
+	// shown until the next tick.
+	bytes, prevBytes uint64
+	bytesAt, prevAt  time.Time
+	shown            shownStats
+}
+
+// shownStats are a live output's figures as of the last stats tick.
+type shownStats struct {
+	bytes uint64
+	kbps  float64
+	liveS int64
+}
+
+// switchOn switches the destination on (gen is the new generation) or off.
+func (d *destination) switchOn(on bool, gen uint64) {
+	if d.on == on {
+		return
 	}
-	if len(rawURL) > 1024 {
-		return Destination{}, fmt.Errorf("agent: destination %s: URL is longer than 1024 bytes", name)
+	d.on = on
+	if on {
+		d.gen = gen
+		d.state, d.detail, d.lastError, d.retryIn = StateConnecting, "", "", 0
+		return
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return Destination{}, fmt.Errorf("agent: destination %s: URL does not parse", name)
-	}
-	t := graph.Target{Scheme: graph.Scheme(u.Scheme)}
-	switch t.Scheme {
-	case graph.RTMP:
-		t.Port = 1935
-	case graph.RTMPS:
-		t.Port = 443
-	default:
-		return Destination{}, fmt.Errorf("agent: destination %s: scheme %.20q is not supported (rtmp or rtmps)", name, u.Scheme)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return Destination{}, fmt.Errorf("agent: destination %s: query parameters belong in the stream key, not the URL", name)
-	}
-	t.Host = u.Hostname()
-	if !hostPattern.MatchString(t.Host) && net.ParseIP(t.Host) == nil {
-		return Destination{}, fmt.Errorf("agent: destination %s: host is not a host name or IP address", name)
-	}
-	if ps := u.Port(); ps != "" {
-		p, err := strconv.Atoi(ps)
-		if err != nil || p < 1 || p > 65535 {
-			return Destination{}, fmt.Errorf("agent: destination %s: port is out of range", name)
+	d.state, d.detail, d.retryIn, d.liveSince, d.peers = StateIdle, "", 0, time.Time{}, 0
+	d.shown.kbps, d.shown.liveS = 0, 0
+}
+
+// changed applies what its sender reported.
+func (d *destination) changed(ev outputChanged, now time.Time) {
+	prev := d.state
+	d.state, d.detail = ev.state, ev.detail
+	switch ev.state {
+	case StateLive:
+		d.liveSince, d.lastError, d.retryIn = now, "", 0
+		d.prevAt, d.shown = time.Time{}, shownStats{bytes: d.shown.bytes}
+	case StateConnecting:
+		if prev == StateLive { // an SRT listener's last caller left
+			d.liveSince, d.shown.kbps, d.shown.liveS = time.Time{}, 0, 0
 		}
-		t.Port = p
-	}
-	if u.User != nil {
-		t.Username = u.User.Username()
-		pw, _ := u.User.Password()
-		t.Password = secret.Secret(pw)
-		if !userPattern.MatchString(t.Username) {
-			return Destination{}, fmt.Errorf("agent: destination %s: user name has unexpected characters", name)
+	case StateRetrying, StateError:
+		d.lastError, d.retryIn = ev.err, ev.retryIn
+		d.liveSince, d.shown.kbps, d.shown.liveS, d.peers = time.Time{}, 0, 0, 0
+		if prev == StateLive || prev == StateConnecting {
+			d.reconnects++
 		}
 	}
-	path := strings.Trim(u.Path, "/")
-	if key == "" {
-		i := strings.LastIndexByte(path, '/')
-		if i < 0 {
-			return Destination{}, fmt.Errorf("agent: destination %s: no stream key: give it separately or end the URL with /<key>", name)
+}
+
+// tick computes the figures shown until the next stats tick: the bitrate
+// from the bytes sent since the last one, and the time live.
+func (d *destination) tick(now time.Time) {
+	if !d.on || d.state != StateLive {
+		d.shown.kbps, d.shown.liveS = 0, 0
+		return
+	}
+	if !d.prevAt.IsZero() && d.bytesAt.After(d.prevAt) && d.bytes >= d.prevBytes {
+		d.shown.kbps = float64(d.bytes-d.prevBytes) * 8 / 1000 / d.bytesAt.Sub(d.prevAt).Seconds()
+	}
+	d.prevBytes, d.prevAt = d.bytes, d.bytesAt
+	d.shown.bytes = d.bytes
+	d.shown.liveS = int64(now.Sub(d.liveSince) / time.Second)
+}
+
+// destinationSet is every destination, by name, in name order.
+type destinationSet struct {
+	byName map[string]*destination
+	order  []string
+}
+
+func (ds *destinationSet) get(name string) *destination { return ds.byName[name] }
+
+func (ds *destinationSet) each(fn func(*destination)) {
+	for _, n := range ds.order {
+		fn(ds.byName[n])
+	}
+}
+
+func (ds *destinationSet) add(d Destination) {
+	ds.byName[d.Name] = &destination{cfg: d, state: StateIdle}
+	ds.order = append(ds.order, d.Name)
+	sort.Strings(ds.order)
+}
+
+func (ds *destinationSet) remove(name string) {
+	delete(ds.byName, name)
+	for i, n := range ds.order {
+		if n == name {
+			ds.order = append(ds.order[:i], ds.order[i+1:]...)
+			return
 		}
-		path, key = path[:i], secret.Secret(path[i+1:])
 	}
-	t.Application, t.Stream = path, key
-	if !appPattern.MatchString(t.Application) {
-		return Destination{}, fmt.Errorf("agent: destination %s: application path has unexpected characters (allowed: letters, digits, . _ ~ - /)", name)
+}
+
+// of lists the destinations a camera feeds, in order.
+func (ds *destinationSet) of(cam string) []*destination {
+	var out []*destination
+	ds.each(func(d *destination) {
+		if d.cfg.Camera == cam {
+			out = append(out, d)
+		}
+	})
+	return out
+}
+
+// anyOn reports whether any destination is switched on.
+func (ds *destinationSet) anyOn() (string, bool) {
+	for _, n := range ds.order {
+		if ds.byName[n].on {
+			return n, true
+		}
 	}
-	if !keyPattern.MatchString(key.Reveal()) {
-		return Destination{}, fmt.Errorf("agent: destination %s: stream key is too long or has characters that are not allowed (spaces, quotes, !, ',', ';' and the like)", name)
-	}
-	return Destination{Name: name, Camera: camera, Target: t}, nil
+	return "", false
 }

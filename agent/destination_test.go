@@ -8,25 +8,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/secret"
 )
 
 func TestParseDestination(t *testing.T) {
 	ok := []struct {
 		url, key string
-		want     graph.Target
+		want     RTMPOutput
 	}{
 		{"rtmp://a.rtmp.youtube.com/live2", "abcd-efgh-ijkl-mnop-qrst",
-			graph.Target{Scheme: graph.RTMP, Host: "a.rtmp.youtube.com", Port: 1935, Application: "live2", Stream: "abcd-efgh-ijkl-mnop-qrst"}},
+			RTMPOutput{Scheme: RTMP, Host: "a.rtmp.youtube.com", Port: 1935, Application: "live2", Key: "abcd-efgh-ijkl-mnop-qrst"}},
 		{"rtmps://live-api-s.facebook.com:443/rtmp/", "FB-123-0-Ab?s_bl=1&s_psm=1&a=Abx",
-			graph.Target{Scheme: graph.RTMPS, Host: "live-api-s.facebook.com", Port: 443, Application: "rtmp", Stream: "FB-123-0-Ab?s_bl=1&s_psm=1&a=Abx"}},
+			RTMPOutput{Scheme: RTMPS, Host: "live-api-s.facebook.com", Port: 443, Application: "rtmp", Key: "FB-123-0-Ab?s_bl=1&s_psm=1&a=Abx"}},
 		{"rtmp://live.twitch.tv/app/live_123_abc", "",
-			graph.Target{Scheme: graph.RTMP, Host: "live.twitch.tv", Port: 1935, Application: "app", Stream: "live_123_abc"}},
+			RTMPOutput{Scheme: RTMP, Host: "live.twitch.tv", Port: 1935, Application: "app", Key: "live_123_abc"}},
 		{"rtmps://live.restream.io/live", "re_1_ab",
-			graph.Target{Scheme: graph.RTMPS, Host: "live.restream.io", Port: 443, Application: "live", Stream: "re_1_ab"}},
+			RTMPOutput{Scheme: RTMPS, Host: "live.restream.io", Port: 443, Application: "live", Key: "re_1_ab"}},
 		{"rtmp://bob:pw@127.0.0.1:1936/app/inst", "k",
-			graph.Target{Scheme: graph.RTMP, Host: "127.0.0.1", Port: 1936, Application: "app/inst", Stream: "k", Username: "bob", Password: "pw"}},
+			RTMPOutput{Scheme: RTMP, Host: "127.0.0.1", Port: 1936, Application: "app/inst", Key: "k", Username: "bob", Password: "pw"}},
 	}
 	for _, c := range ok {
 		d, err := ParseDestination("d", "cam", c.url, secret.Secret(c.key))
@@ -34,16 +33,16 @@ func TestParseDestination(t *testing.T) {
 			t.Errorf("%s: %v", c.url, err)
 			continue
 		}
-		if d.Target != c.want {
-			t.Errorf("%s: got %+v, want %+v", c.url, d.Target, c.want)
+		if d.Output != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.url, d.Output, c.want)
 		}
-		if strings.Contains(d.Display(), d.Target.Stream.Reveal()) {
-			t.Errorf("Display %q shows the key", d.Display())
+		if strings.Contains(d.Redacted(), c.want.Key.Reveal()) {
+			t.Errorf("Redacted %q shows the key", d.Redacted())
 		}
 	}
 	bad := []struct{ name, url, key, why string }{
 		{"d", "http://example.com/live", "k", "scheme"},
-		{"d", "srt://example.com:9000", "k", "scheme"},
+		{"d", "udp://example.com:9000", "k", "scheme"},
 		{"d", "rtmp://example.com/live?x=1", "k", "query"},
 		{"d", "rtmp://exa mple.com/live", "k", "does not parse"},
 		{"d", "rtmp://example.com:0/live", "k", "port"},
@@ -62,6 +61,62 @@ func TestParseDestination(t *testing.T) {
 		}
 		if err != nil && len(c.key) > 2 && strings.Contains(err.Error(), c.key) {
 			t.Errorf("error %q shows the key", err)
+		}
+	}
+}
+
+func TestParseSRTDestination(t *testing.T) {
+	ok := []struct {
+		url, key string
+		want     SRTOutput
+	}{
+		{"srt://relay.example.org:9000", "",
+			SRTOutput{Host: "relay.example.org", Port: 9000, Mode: SRTCaller, Latency: DefaultSRTLatency}},
+		{"srt://:9000?mode=listener&latency=120", "correct horse",
+			SRTOutput{Port: 9000, Mode: SRTListener, Latency: 120 * time.Millisecond, Passphrase: "correct horse"}},
+		{"srt://10.0.0.5:7001?mode=caller&streamid=%23%21%3A%3Ar%3Dlive%2Fcam%2Cm%3Dpublish", "",
+			SRTOutput{Host: "10.0.0.5", Port: 7001, Mode: SRTCaller, Latency: DefaultSRTLatency, StreamID: "#!::r=live/cam,m=publish"}},
+		{"srt://[::1]:7001?latency=2000", strings.Repeat("p", 79),
+			SRTOutput{Host: "::1", Port: 7001, Mode: SRTCaller, Latency: 2 * time.Second, Passphrase: secret.Secret(strings.Repeat("p", 79))}},
+	}
+	for _, c := range ok {
+		d, err := ParseDestination("obs", "cam", c.url, secret.Secret(c.key))
+		if err != nil {
+			t.Errorf("%s: %v", c.url, err)
+			continue
+		}
+		if d.Output != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.url, d.Output, c.want)
+		}
+		for _, s := range d.Output.Secrets() {
+			if strings.Contains(d.Redacted(), s) {
+				t.Errorf("Redacted %q shows a secret", d.Redacted())
+			}
+		}
+	}
+	bad := []struct{ url, key, why string }{
+		{"srt://h:9000?mode=rendezvous", "", "mode"},
+		{"srt://h:9000?mode=caller&mode=listener", "", "given 2 times"},
+		{"srt://h:9000?pbkeylen=16", "", "unknown query key"},
+		{"srt://h:9000?passphrase=inthequery1", "", "goes in the destination's key"},
+		{"srt://h:9000?latency=5", "", "latency"},
+		{"srt://h:9000?latency=fast", "", "latency"},
+		{"srt://h:9000?streamid=a%20b", "", "streamid"},
+		{"srt://h", "", "needs a port"},
+		{"srt://h:70000", "", "port is out of range"},
+		{"srt://:9000", "", "needs the listener's host"},
+		{"srt://h:9000/path", "", "without a path"},
+		{"srt://h:9000", "short", "5 characters; SRT takes 10..79"},
+		{"srt://h:9000", strings.Repeat("x", 80), "80 characters"},
+		{"srt://h:9000", "tab\there!!", "printable ASCII"},
+	}
+	for _, c := range bad {
+		_, err := ParseDestination("obs", "cam", c.url, secret.Secret(c.key))
+		if err == nil || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("%s %q: err = %v, want one about %q", c.url, c.key, err, c.why)
+		}
+		if err != nil && len(c.key) > 4 && strings.Contains(err.Error(), c.key) {
+			t.Errorf("error %q shows the passphrase", err)
 		}
 	}
 }

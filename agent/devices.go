@@ -17,8 +17,8 @@ type Inventory struct {
 
 // DetectedCamera is one camera found on the machine.
 type DetectedCamera struct {
-	// Source is SourceV4L2 or SourceLibcamera (the Pi camera module).
-	Source string
+	// Source is VideoV4L2 or VideoLibcamera (the Pi camera module).
+	Source VideoSource
 	// Device is the node to open now (/dev/videoN); Aliases are the stable
 	// links udev made to it (/dev/v4l/by-id/..., /dev/v4l/by-path/...).
 	Device  string
@@ -39,19 +39,13 @@ type DetectedMic struct {
 	Card, Bus string
 }
 
-// Camera sources a detected camera can have.
-const (
-	SourceV4L2      = "v4l2"
-	SourceLibcamera = "libcamera"
-)
-
 // identity is what makes a detected camera the same camera after a replug
 // or a reboot: its name and the port it is plugged into, not the /dev node
 // number the kernel happened to give it.
-func (d DetectedCamera) identity() string { return d.Source + "|" + d.Card + "|" + d.Bus }
+func (d DetectedCamera) identity() string { return string(d.Source) + "|" + d.Card + "|" + d.Bus }
 
 func (d DetectedCamera) String() string {
-	if d.Source == SourceLibcamera {
+	if d.Source == VideoLibcamera {
 		return "Pi camera (libcamera)"
 	}
 	return fmt.Sprintf("%s at %s (%s)", d.Card, d.Bus, d.Device)
@@ -76,7 +70,7 @@ var nameJunk = regexp.MustCompile(`[^a-z0-9]+`)
 // baseName turns a camera's card name into a camera name for topics and
 // Home Assistant ids: "HD Pro Webcam C920" becomes hd_pro_webcam_c920.
 func baseName(d DetectedCamera) string {
-	if d.Source == SourceLibcamera {
+	if d.Source == VideoLibcamera {
 		return "picam"
 	}
 	s := strings.Trim(nameJunk.ReplaceAllString(strings.ToLower(d.Card), "_"), "_")
@@ -124,7 +118,7 @@ func cameraNames(found []DetectedCamera, names map[string]string, taken func(str
 			continue
 		}
 		for old, n := range names {
-			if n == base && !present[old] && strings.HasPrefix(old, d.Source+"|"+d.Card+"|") {
+			if n == base && !present[old] && strings.HasPrefix(old, string(d.Source)+"|"+d.Card+"|") {
 				delete(names, old)
 				names[id] = n
 				break

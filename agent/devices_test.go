@@ -6,10 +6,10 @@ import (
 )
 
 func TestCameraNamesAreStable(t *testing.T) {
-	c920 := DetectedCamera{Source: SourceV4L2, Device: "/dev/video0", Card: "HD Pro Webcam C920", Bus: "usb-0000:01:00.0-1.2"}
-	c270a := DetectedCamera{Source: SourceV4L2, Device: "/dev/video2", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.3"}
-	c270b := DetectedCamera{Source: SourceV4L2, Device: "/dev/video4", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.4"}
-	picam := DetectedCamera{Source: SourceLibcamera, Card: "Pi camera"}
+	c920 := DetectedCamera{Source: VideoV4L2, Device: "/dev/video0", Card: "HD Pro Webcam C920", Bus: "usb-0000:01:00.0-1.2"}
+	c270a := DetectedCamera{Source: VideoV4L2, Device: "/dev/video2", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.3"}
+	c270b := DetectedCamera{Source: VideoV4L2, Device: "/dev/video4", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.4"}
+	picam := DetectedCamera{Source: VideoLibcamera, Card: "Pi camera"}
 	none := func(string) bool { return false }
 
 	names := map[string]string{}
@@ -52,8 +52,8 @@ func TestCameraNamesAreStable(t *testing.T) {
 		t.Errorf("name next to a configured one: %q", n)
 	}
 	// Odd card names still give valid names.
-	odd := DetectedCamera{Source: SourceV4L2, Card: "  ÄÖÜ!!! ", Bus: "platform:vivid-000"}
-	long := DetectedCamera{Source: SourceV4L2, Card: "A Very Long Camera Name From Some Vendor Inc.", Bus: "usb-x-1"}
+	odd := DetectedCamera{Source: VideoV4L2, Card: "  ÄÖÜ!!! ", Bus: "platform:vivid-000"}
+	long := DetectedCamera{Source: VideoV4L2, Card: "A Very Long Camera Name From Some Vendor Inc.", Bus: "usb-x-1"}
 	names = map[string]string{}
 	cameraNames([]DetectedCamera{odd, long}, names, none)
 	for id, n := range names {

@@ -68,63 +68,56 @@ func fleetCommand(name string) bool {
 	return false
 }
 
-type fleetResult struct {
-	cmd Command
-	err error
-}
-
-// FleetChanged hands the agent the fleet manager's release state; it never
-// blocks (a state not yet taken is replaced by the newer one).
-func (a *Agent) FleetChanged(u FleetUpdate) {
-	select {
-	case <-a.fleetc:
-	default:
-	}
-	select {
-	case a.fleetc <- u:
-	default:
-	}
+// fleetState is the fleet manager's part: its latest release state (sent
+// again on reconnect), whether an action is under way and whether the
+// update lock is held.
+type fleetState struct {
+	release     *FleetUpdate
+	busy        bool // one action at a time
+	updatesHeld bool
+	// lockTried is when taking or dropping the lock last failed: it is
+	// tried again a stats interval later, not at every step.
+	lockTried time.Time
 }
 
 // fleetCommand starts a fleet action off the loop (it waits on HTTP); the
-// answer comes through fleetDone. Installing while a stream is on is
+// answer comes with fleetAnswered. Installing while a stream is on is
 // refused here: the install forces its way past the update lock.
 func (a *Agent) fleetCommand(c Command) error {
+	f := &a.parts.fleet
 	if a.s.Fleet == nil {
 		return cmdErr(CodeUnavailable, "this device is not managed by a fleet manager (balena)")
 	}
-	if a.fleetBusy {
+	if f.busy {
 		return cmdErr(CodeBusy, "another fleet action is under way")
 	}
 	if c.Name == CmdFleetUpdate {
-		for _, n := range a.order {
-			if a.dests[n].on {
-				return cmdErr(CodeUpdatesLocked, "destination %s is on: an update would end the stream; switch it off first", n)
-			}
+		if n, on := a.dests.anyOn(); on {
+			return cmdErr(CodeUpdatesLocked, "destination %s is on: an update would end the stream; switch it off first", n)
 		}
 	}
 	act := map[string]func(context.Context) error{
 		CmdFleetUpdate: a.s.Fleet.Install, CmdFleetRestart: a.s.Fleet.RestartAgent,
 		CmdFleetReboot: a.s.Fleet.Reboot, CmdFleetIdentify: a.s.Fleet.Identify,
 	}[c.Name]
-	a.fleetBusy = true
-	a.bg.Add(1)
+	f.busy = true
+	a.run.bg.Add(1)
 	go func() {
-		defer a.bg.Done()
-		ctx, cancel := context.WithTimeout(a.bgCtx, fleetTimeout)
+		defer a.run.bg.Done()
+		ctx, cancel := context.WithTimeout(a.run.bgCtx, fleetTimeout)
 		defer cancel()
 		err := act(ctx)
 		select {
-		case a.fleetDone <- fleetResult{cmd: c, err: err}:
-		case <-a.bgCtx.Done():
+		case a.events <- fleetAnswered{cmd: c, err: err}:
+		case <-a.run.bgCtx.Done():
 		}
 	}()
 	return nil
 }
 
 // fleetAnswered answers a finished fleet action.
-func (a *Agent) fleetAnswered(ctx context.Context, r fleetResult) {
-	a.fleetBusy = false
+func (a *Agent) fleetAnswered(r fleetAnswered) {
+	a.parts.fleet.busy = false
 	var err error
 	switch {
 	case errors.Is(r.err, ErrUpdatesLocked):
@@ -137,21 +130,21 @@ func (a *Agent) fleetAnswered(ctx context.Context, r fleetResult) {
 	} else {
 		a.log.Info("fleet action done", "command", r.cmd.Name)
 	}
-	a.respond(ctx, r.cmd.Name, r.cmd.Transaction, map[string]any{"action": r.cmd.Name}, err)
+	a.respond(r.cmd.Name, r.cmd.Transaction, map[string]any{"action": r.cmd.Name}, err)
 }
 
 // holdUpdates takes the update lock while any destination is switched on
 // and lets it go when none is. A lock that cannot be taken is logged and
-// never stops a stream.
+// never stops a stream; it is tried again a stats interval later.
+// Recordings do not hold it: a camera that records around the clock would
+// never be updated.
 func (a *Agent) holdUpdates() {
+	f := &a.parts.fleet
 	if a.s.UpdateLock == nil {
 		return
 	}
-	busy := false
-	for _, d := range a.dests {
-		busy = busy || d.on
-	}
-	if busy == a.updatesHeld {
+	_, busy := a.dests.anyOn()
+	if busy == f.updatesHeld || time.Since(f.lockTried) < a.s.Telemetry.Stats {
 		return
 	}
 	var err error
@@ -161,9 +154,11 @@ func (a *Agent) holdUpdates() {
 		err = a.s.UpdateLock.Unlock()
 	}
 	if err != nil {
+		f.lockTried = time.Now()
 		a.log.Warn("update lock", "hold", busy, "err", err)
 		return
 	}
-	a.updatesHeld = busy
+	f.lockTried = time.Time{}
+	f.updatesHeld = busy
 	a.log.Info("update lock", "held", busy)
 }

@@ -2,16 +2,71 @@ package agent
 
 import (
 	"context"
-
-	"github.com/makercast/makercast/internal/media/graph"
+	"time"
 )
 
 // Media opens cameras. internal/media implements it with GStreamer.
 type Media interface {
-	OpenCapture(ctx context.Context, spec graph.CaptureSpec) (Capture, error)
+	OpenCapture(ctx context.Context, spec CaptureSpec) (Capture, error)
 	// AssembleTimelapse encodes numbered JPEG frames (pattern like
 	// dir/frame-%06d.jpg) into an MP4 at out, whole or not at all.
 	AssembleTimelapse(ctx context.Context, pattern string, fps int, out string) error
+}
+
+// Capture is one open camera: one encoding that outputs attach to.
+type Capture interface {
+	// Attach feeds one output from a free slot until ctx ends (nil) or the
+	// output or the capture fails (the error, never holding a secret).
+	// The hooks are called on the caller's goroutine.
+	Attach(ctx context.Context, out Output, hooks OutputHooks) error
+	// Ready is closed once the camera delivers encoded frames.
+	Ready() <-chan struct{}
+	// Done is closed when the capture fails; Err then says why.
+	Done() <-chan struct{}
+	Err() error
+	// Stats are the capture's running frame counters.
+	Stats() CaptureStats
+	// Snapshot encodes the newest raw frame as JPEG, without touching the
+	// stream.
+	Snapshot(opts SnapshotOptions) (Picture, error)
+	// Close stops the capture; every Attach and Snapshot must have
+	// returned.
+	Close()
+	Resolved() Resolved
+}
+
+// OutputHooks are what an attached output reports while it runs.
+type OutputHooks struct {
+	// Live says whether media flows to a peer now: true once an RTMP
+	// server takes the stream or an SRT caller connects; an SRT listener
+	// goes back to false when its last caller leaves. detail says what a
+	// not-live output waits for ("waiting for a caller on port 9000").
+	Live func(live bool, detail string)
+	// Progress reports the output's counters, about once a second.
+	Progress func(OutputProgress)
+	// Segment reports a recording's file opened and closed.
+	Segment func(Segment)
+}
+
+// OutputProgress are an output's running counters.
+type OutputProgress struct {
+	// Bytes were handed to the network (or written to the file) by this
+	// sender.
+	Bytes uint64
+	// Peers is how many SRT callers a listener feeds (0 for other kinds).
+	Peers int
+}
+
+// Segment is one file of a recording.
+type Segment struct {
+	Path string
+	// Start is when its first frame was captured; Duration is its length
+	// (0 while it is open).
+	Start    time.Time
+	Duration time.Duration
+	Bytes    int64
+	// Closed is false when the file was opened, true when it is complete.
+	Closed bool
 }
 
 // Store keeps media files in a directory with a size budget
@@ -26,23 +81,21 @@ type Store interface {
 	List(rel string) (dirs, files []string, err error)
 }
 
-// Capture is one running camera; destinations attach to it.
-type Capture interface {
-	// Send runs one destination until ctx ends (nil) or it fails.
-	Send(ctx context.Context, t graph.Target, hooks graph.SendHooks) error
-	// Ready is closed once the camera delivers encoded frames.
-	Ready() <-chan struct{}
-	// Done is closed when the capture fails; Err then says why.
-	Done() <-chan struct{}
-	Err() error
-	// Stats are the capture's running frame counters.
-	Stats() graph.CaptureStats
-	// Snapshot encodes the newest raw frame as JPEG, without touching the
-	// stream.
-	Snapshot(opts graph.JPEG) (graph.Picture, error)
-	// Close stops the capture; every Send and Snapshot must have returned.
-	Close()
-	Resolved() graph.Resolved
+// Recordings are the recorded segments on disk (internal/store); their
+// retention is decided here (recording.go).
+type Recordings interface {
+	// Files lists every segment of every camera, open ones included.
+	Files() ([]RecordedFile, error)
+	Remove(path string) error
+	// Free is what the disk holding them has left, in bytes.
+	Free() (int64, error)
+}
+
+// RecordedFile is one segment on disk.
+type RecordedFile struct {
+	Path     string
+	Size     int64
+	Modified time.Time
 }
 
 // Publisher sends MQTT messages. internal/mqtt implements it with paho.

@@ -8,11 +8,9 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"github.com/makercast/makercast/internal/media/graph"
 )
 
-// Destination states, as published on MQTT.
+// Output (destination and recording) states, as published on MQTT.
 const (
 	StateIdle       = "idle"
 	StateConnecting = "connecting"
@@ -29,40 +27,10 @@ const (
 	CaptureError    = "error"
 )
 
-// want is one destination the camera should be sending to. gen changes each
-// time the destination is switched on, so that events of an older sender
-// are told apart.
-type want struct {
-	dest Destination
-	gen  uint64
-}
-
 // snapReq asks a camera runner for one snapshot.
 type snapReq struct {
 	id   uint64
-	opts graph.JPEG
-}
-
-// event is a state change reported by a camera runner to the agent loop.
-type event struct {
-	// snapshot results (snap != 0)
-	snap    uint64
-	picture graph.Picture
-	snapErr error
-	// camera statistics (stats != nil)
-	stats *CameraStats
-	// when bytes was read
-	at time.Time
-
-	camera  string
-	dest    string // empty for camera events
-	gen     uint64
-	state   string
-	err     string
-	encoder string
-	mode    string
-	bytes   uint64
-	retryIn time.Duration
+	opts SnapshotOptions
 }
 
 // camDevice is what the runner knows of its camera's hardware: the spec to
@@ -71,7 +39,7 @@ type event struct {
 // one: a runner waiting to retry tries again at once (a camera plugged back
 // in).
 type camDevice struct {
-	spec    graph.CaptureSpec
+	spec    CaptureSpec
 	present bool
 }
 
@@ -83,24 +51,22 @@ var errUnplugged = errors.New("camera unplugged")
 // unplug and replug seen as one change): it is reopened at once.
 var errNewDevice = errors.New("camera's microphone or device node changed")
 
-// cameraRunner supervises one camera: it opens the capture while any of its
-// destinations is wanted and the camera is plugged in, runs one sender loop
-// per wanted destination, and reopens the capture with backoff when it fails
-// (a stalled camera, a pipeline error), at once when the camera is plugged
-// back in.
+// cameraRunner supervises one camera: it keeps the capture open while the
+// camera's demand says so and the camera is plugged in, runs one attach
+// loop per consumer, and reopens the capture with backoff when it fails (a
+// stalled camera, a pipeline error), at once when the camera is plugged
+// back in. It owns nothing of the agent's state: it reports events.
 type cameraRunner struct {
-	name   string
-	dev    camDevice
-	media  Media
-	log    *slog.Logger
-	events chan<- event
-	wantc  chan map[string]want
-	devc   chan camDevice
-	snapc  chan snapReq
-	// warm keeps the camera open while nothing streams (fast snapshots);
+	name    string
+	dev     camDevice
+	media   Media
+	log     *slog.Logger
+	events  chan<- any
+	demandc chan demand
+	devc    chan camDevice
+	snapc   chan snapReq
 	// warmup is how long a camera opened only for a snapshot settles first
 	// (a cold USB camera's first frames are dark).
-	warm       bool
 	warmup     time.Duration
 	reachable  Reachable
 	probeEvery time.Duration
@@ -108,26 +74,42 @@ type cameraRunner struct {
 	statsEvery time.Duration
 }
 
-func (r *cameraRunner) emit(ctx context.Context, ev event) {
-	ev.camera = r.name
+func (r *cameraRunner) emit(ctx context.Context, ev any) {
 	select {
 	case r.events <- ev:
 	case <-ctx.Done():
 	}
 }
 
-// setWant hands the runner its latest wanted set; it never blocks (the
-// agent loop is the only writer).
-func (r *cameraRunner) setWant(w map[string]want) {
+func (r *cameraRunner) captureEvent(ctx context.Context, ev captureChanged) {
+	ev.camera = r.name
+	r.emit(ctx, ev)
+}
+
+func (r *cameraRunner) outputEvent(ctx context.Context, c consumer, ev outputChanged) {
+	ev.camera, ev.id, ev.gen = r.name, c.id, c.gen
+	r.emit(ctx, ev)
+}
+
+// consumersFailed reports a camera failure on every consumer.
+func (r *cameraRunner) consumersFailed(ctx context.Context, d demand, err string, retryIn time.Duration) {
+	for _, c := range d.consumers {
+		r.outputEvent(ctx, c, outputChanged{state: StateRetrying, err: "camera: " + err, retryIn: retryIn})
+	}
+}
+
+// setDemand hands the runner its latest demand; it never blocks (the agent
+// loop is the only writer).
+func (r *cameraRunner) setDemand(d demand) {
 	select {
-	case <-r.wantc:
+	case <-r.demandc:
 	default:
 	}
-	r.wantc <- w
+	r.demandc <- d
 }
 
 // setDevice hands the runner its camera's latest hardware state; like
-// setWant it never blocks.
+// setDemand it never blocks.
 func (r *cameraRunner) setDevice(d camDevice) {
 	select {
 	case <-r.devc:
@@ -136,35 +118,30 @@ func (r *cameraRunner) setDevice(d camDevice) {
 	r.devc <- d
 }
 
-type senderHandle struct {
-	gen    uint64
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
 func (r *cameraRunner) run(ctx context.Context) {
-	var wanted map[string]want
+	var d demand
 	bo := r.newBackoff()
 	for {
-		if !r.waitUsable(ctx, &wanted) {
+		if !r.waitUsable(ctx, &d) {
 			return
 		}
-		r.emit(ctx, event{state: CaptureStarting})
+		r.log.Info("opening the camera", "for", d.reasons())
+		r.captureEvent(ctx, captureChanged{state: CaptureStarting})
 		capture, err := r.media.OpenCapture(ctx, r.dev.spec)
 		if err != nil {
-			if ctx.Err() != nil || !r.cameraFailed(ctx, fmt.Errorf("agent: camera failed to start: %w", err), bo, &wanted) {
+			if ctx.Err() != nil || !r.cameraFailed(ctx, fmt.Errorf("agent: camera failed to start: %w", err), bo, &d) {
 				return
 			}
 			continue
 		}
 		opened := time.Now()
-		failed := r.session(ctx, capture, r.dev.spec, &wanted)
+		failed := r.session(ctx, capture, r.dev.spec, &d)
 		capture.Close()
 		if ctx.Err() != nil {
 			return
 		}
 		if failed == nil {
-			r.emit(ctx, event{state: CaptureIdle})
+			r.captureEvent(ctx, captureChanged{state: CaptureIdle})
 			bo.Reset()
 			continue
 		}
@@ -180,56 +157,54 @@ func (r *cameraRunner) run(ctx context.Context) {
 			r.log.Info("camera restarts", "reason", failed)
 			if time.Since(opened) > 10*time.Second {
 				bo.Reset()
-			} else if !r.sleep(ctx, bo.Next(), &wanted) {
+			} else if !r.sleep(ctx, bo.Next(), &d) {
 				return
 			}
 			continue
 		}
-		if !r.cameraFailed(ctx, failed, bo, &wanted) {
+		if !r.cameraFailed(ctx, failed, bo, &d) {
 			return
 		}
 	}
 }
 
-// waitUsable waits until the camera is wanted (a destination, or kept
-// warm) and plugged in, answering snapshot requests meanwhile. While it is
-// wanted but unplugged, that is reported on the camera and its
-// destinations. It returns false when ctx ends.
-func (r *cameraRunner) waitUsable(ctx context.Context, wanted *map[string]want) bool {
+// waitUsable waits until the camera is wanted and plugged in, answering
+// snapshot requests meanwhile. While it is wanted but unplugged, that is
+// reported on the camera and its consumers. It returns false when ctx
+// ends.
+func (r *cameraRunner) waitUsable(ctx context.Context, d *demand) bool {
 	reported := false
 	for {
-		need := len(*wanted) > 0 || r.warm
+		need := d.open()
 		if r.dev.present && need {
 			return true
 		}
 		if !r.dev.present && !reported {
 			reported = true
 			r.log.Warn("camera unplugged; waiting for it")
-			r.emit(ctx, event{state: CaptureError, err: errUnplugged.Error()})
-			for name, w := range *wanted {
-				r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + errUnplugged.Error()})
-			}
+			r.captureEvent(ctx, captureChanged{state: CaptureError, err: errUnplugged.Error()})
+			r.consumersFailed(ctx, *d, errUnplugged.Error(), 0)
 		}
 		select {
-		case w := <-r.wantc:
-			*wanted = w
+		case nd := <-r.demandc:
+			*d = nd
 			if !r.dev.present {
-				reported = false // report again to the destinations now wanted
+				reported = false // report again to the consumers now wanted
 			}
-		case d := <-r.devc:
+		case dev := <-r.devc:
 			was := r.dev.present
-			r.dev = d
-			if was && !d.present {
+			r.dev = dev
+			if was && !dev.present {
 				reported = false
 			}
-			if !was && d.present && !need {
-				r.emit(ctx, event{state: CaptureIdle}) // back, not wanted
+			if !was && dev.present && !need {
+				r.captureEvent(ctx, captureChanged{state: CaptureIdle}) // back, not wanted
 			}
 		case req := <-r.snapc:
 			if r.dev.present {
 				r.idleSnapshot(ctx, req)
 			} else {
-				r.emit(ctx, event{snap: req.id, snapErr: fmt.Errorf("agent: %w", errUnplugged)})
+				r.emit(ctx, snapshotTaken{camera: r.name, id: req.id, err: fmt.Errorf("agent: %w", errUnplugged)})
 			}
 		case <-ctx.Done():
 			return false
@@ -237,56 +212,54 @@ func (r *cameraRunner) waitUsable(ctx context.Context, wanted *map[string]want) 
 	}
 }
 
-// cameraFailed reports a camera failure on the camera and on every wanted
-// destination, then waits out the next backoff step (false: ctx ended).
-func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff, wanted *map[string]want) bool {
-	d := bo.Next()
-	r.log.Warn("camera failed", "err", err, "retry_in", d.Round(time.Millisecond))
-	r.emit(ctx, event{state: CaptureError, err: err.Error(), retryIn: d})
-	for name, w := range *wanted {
-		r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + err.Error(), retryIn: d})
-	}
-	if !r.sleep(ctx, d, wanted) {
+// cameraFailed reports a camera failure on the camera and on every consumer,
+// then waits out the next backoff step (false: ctx ended).
+func (r *cameraRunner) cameraFailed(ctx context.Context, err error, bo *Backoff, d *demand) bool {
+	wait := bo.Next()
+	r.log.Warn("camera failed", "err", err, "retry_in", wait.Round(time.Millisecond))
+	r.captureEvent(ctx, captureChanged{state: CaptureError, err: err.Error(), retryIn: wait})
+	r.consumersFailed(ctx, *d, err.Error(), wait)
+	if !r.sleep(ctx, wait, d) {
 		return false
 	}
-	if len(*wanted) == 0 && !r.warm && r.dev.present {
-		r.emit(ctx, event{state: CaptureIdle}) // switched off meanwhile
+	if !d.open() && r.dev.present {
+		r.captureEvent(ctx, captureChanged{state: CaptureIdle}) // switched off meanwhile
 	}
 	return true
 }
 
 // idleSnapshot opens the camera for one picture and closes it again.
 func (r *cameraRunner) idleSnapshot(ctx context.Context, req snapReq) {
-	pic, err := func() (graph.Picture, error) {
+	pic, err := func() (Picture, error) {
 		capture, err := r.media.OpenCapture(ctx, r.dev.spec)
 		if err != nil {
-			return graph.Picture{}, err
+			return Picture{}, err
 		}
 		defer capture.Close()
 		select {
 		case <-capture.Ready():
 		case <-capture.Done():
-			return graph.Picture{}, capture.Err()
+			return Picture{}, capture.Err()
 		case <-ctx.Done():
-			return graph.Picture{}, ctx.Err()
+			return Picture{}, ctx.Err()
 		}
-		if r.dev.spec.Video.Source != graph.VideoTest {
+		if r.dev.spec.Video.Source != VideoTest {
 			select {
 			case <-time.After(r.warmup):
 			case <-ctx.Done():
-				return graph.Picture{}, ctx.Err()
+				return Picture{}, ctx.Err()
 			}
 		}
 		return capture.Snapshot(req.opts)
 	}()
-	r.emit(ctx, event{snap: req.id, picture: pic, snapErr: err})
+	r.emit(ctx, snapshotTaken{camera: r.name, id: req.id, pic: pic, err: err})
 }
 
-// sleep waits d while keeping the wanted set and the device current; it
+// sleep waits wait while keeping the demand and the device current; it
 // returns early when nothing is wanted any more or the machine's devices
 // changed (the camera may be back: try now), and false when ctx ends.
-func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[string]want) bool {
-	t := time.NewTimer(d)
+func (r *cameraRunner) sleep(ctx context.Context, wait time.Duration, d *demand) bool {
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -294,61 +267,67 @@ func (r *cameraRunner) sleep(ctx context.Context, d time.Duration, wanted *map[s
 			return false
 		case <-t.C:
 			return true
-		case w := <-r.wantc:
-			*wanted = w
-			if len(w) == 0 {
+		case nd := <-r.demandc:
+			*d = nd
+			if !nd.open() {
 				return true
 			}
-		case d := <-r.devc:
-			r.dev = d
+		case dev := <-r.devc:
+			r.dev = dev
 			return true
 		case req := <-r.snapc:
-			r.emit(ctx, event{snap: req.id, snapErr: errors.New("agent: the camera is failing; retrying")})
+			r.emit(ctx, snapshotTaken{camera: r.name, id: req.id, err: errors.New("agent: the camera is failing; retrying")})
 		}
 	}
 }
 
-// session runs senders on an open capture (opened with spec) until nothing
-// is wanted (nil), the capture fails (its error), the camera is unplugged
-// or gets another microphone, or ctx ends.
-func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.CaptureSpec, wanted *map[string]want) error {
+type attachment struct {
+	gen    uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// session feeds the demand's consumers from an open capture (opened with
+// spec) until nothing is wanted (nil), the capture fails (its error), the
+// camera is unplugged or gets another microphone, or ctx ends.
+func (r *cameraRunner) session(ctx context.Context, capture Capture, spec CaptureSpec, d *demand) error {
 	var wg sync.WaitGroup
-	senders := map[string]*senderHandle{}
-	stop := func(name string) {
-		h := senders[name]
+	attached := map[consumerID]*attachment{}
+	detach := func(id consumerID) {
+		h := attached[id]
 		h.cancel()
 		<-h.done
-		delete(senders, name)
+		delete(attached, id)
 	}
-	stopAll := func() {
-		for _, h := range senders {
+	detachAll := func() {
+		for _, h := range attached {
 			h.cancel()
 		}
 		wg.Wait()
-		clear(senders)
+		clear(attached)
 	}
-	sync := func() {
-		for name, h := range senders {
-			if w, ok := (*wanted)[name]; !ok || w.gen != h.gen {
-				stop(name)
+	reconcile := func() {
+		for id, h := range attached {
+			if c, ok := d.consumers[id]; !ok || c.gen != h.gen {
+				detach(id)
 			}
 		}
-		for name, w := range *wanted {
-			if _, ok := senders[name]; ok {
+		for id, c := range d.consumers {
+			if _, ok := attached[id]; ok {
 				continue
 			}
-			sctx, cancel := context.WithCancel(ctx)
-			h := &senderHandle{gen: w.gen, cancel: cancel, done: make(chan struct{})}
-			senders[name] = h
+			actx, cancel := context.WithCancel(ctx)
+			h := &attachment{gen: c.gen, cancel: cancel, done: make(chan struct{})}
+			attached[id] = h
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer close(h.done)
-				r.sendLoop(sctx, capture, w)
+				r.attachLoop(actx, ctx, capture, c)
 			}()
 		}
 	}
-	sync()
+	reconcile()
 	ready := capture.Ready()
 	statsT := time.NewTicker(r.statsEvery)
 	defer statsT.Stop()
@@ -358,7 +337,7 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.
 		case now := <-statsT.C:
 			cur := capture.Stats()
 			dt := now.Sub(prevAt).Seconds()
-			r.emit(ctx, event{stats: &CameraStats{
+			r.emit(ctx, cameraStatsRead{camera: r.name, stats: CameraStats{
 				CaptureFPS: math.Round(float64(cur.Frames-prev.Frames)/dt*10) / 10,
 				EncoderFPS: math.Round(float64(cur.Encoded-prev.Encoded)/dt*10) / 10,
 				Dropped:    cur.Dropped, QueueLevel: cur.QueueLevel,
@@ -368,28 +347,26 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.
 			ready = nil
 			res := capture.Resolved()
 			r.log.Info("camera running", "encoder", res.Encoder, "mode", res.Mode, "audio", r.dev.spec.Audio.Device)
-			r.emit(ctx, event{state: CaptureRunning, encoder: res.Encoder, mode: res.Mode})
-		case d := <-r.devc:
-			r.dev = d
+			r.captureEvent(ctx, captureChanged{state: CaptureRunning, opened: &res})
+		case dev := <-r.devc:
+			r.dev = dev
 			switch {
-			case !d.present:
-				stopAll()
+			case !dev.present:
+				detachAll()
 				return errUnplugged
-			case d.spec.Audio != spec.Audio || d.spec.Video != spec.Video:
-				stopAll()
-				for name, w := range *wanted {
-					r.emit(ctx, event{dest: name, gen: w.gen, state: StateRetrying, err: "camera: " + errNewDevice.Error()})
-				}
+			case dev.spec.Audio != spec.Audio || dev.spec.Video != spec.Video:
+				detachAll()
+				r.consumersFailed(ctx, *d, errNewDevice.Error(), 0)
 				return errNewDevice
 			}
 		case <-ctx.Done():
-			stopAll()
+			detachAll()
 			return nil
-		case w := <-r.wantc:
-			*wanted = w
-			sync()
-			if len(w) == 0 && !r.warm {
-				stopAll()
+		case nd := <-r.demandc:
+			*d = nd
+			reconcile()
+			if !nd.open() {
+				detachAll()
 				return nil
 			}
 		case req := <-r.snapc:
@@ -397,10 +374,10 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.
 			go func() {
 				defer wg.Done()
 				pic, err := capture.Snapshot(req.opts)
-				r.emit(ctx, event{snap: req.id, picture: pic, snapErr: err})
+				r.emit(ctx, snapshotTaken{camera: r.name, id: req.id, pic: pic, err: err})
 			}()
 		case <-capture.Done():
-			stopAll()
+			detachAll()
 			err := capture.Err()
 			if err == nil {
 				err = errors.New("agent: capture ended")
@@ -410,43 +387,56 @@ func (r *cameraRunner) session(ctx context.Context, capture Capture, spec graph.
 	}
 }
 
-// sendLoop keeps one destination live. While its server does not even
-// accept TCP, the destination is only probed (cheap, no pipeline built, no
-// backoff step used up); the moment the server accepts again the sender is
-// rebuilt, with the backoff started afresh. Other failures (refused key,
-// dropped connection) wait out the stepped backoff, cut short if the server
-// is seen going away and coming back meanwhile.
-func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
-	d := w.dest
+// attachLoop keeps one consumer fed. An output with a TCP server (RTMP)
+// is only probed while the server does not even accept TCP (cheap, no
+// pipeline built, no backoff step used up); the moment it accepts again the
+// sender is rebuilt, with the backoff started afresh. Other failures
+// (refused key, dropped connection, an SRT peer that does not answer, a
+// recording that cannot write) wait out the stepped backoff, cut short if
+// the server is seen going away and coming back meanwhile.
+//
+// ctx ends the attachment; runCtx is the runner's: a recording switched off
+// still reports the file it closed.
+func (r *cameraRunner) attachLoop(ctx, runCtx context.Context, capture Capture, c consumer) {
+	host, port, probe := c.out.tcpEndpoint()
+	log := r.log.With("output", string(c.id), "url", c.out.Redacted())
 	bo := r.newBackoff()
 	for {
-		if err := r.reachable(ctx, d.Target.Host, d.Target.Port); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			err = fmt.Errorf("agent: server unreachable: %w", err)
-			r.log.Warn("destination unreachable; probing until it answers", "destination", d.Name, "url", d.Display(), "err", err)
-			r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error()})
-			if !waitReachable(ctx, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
-				return
-			}
-			bo.Reset()
-		}
-		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateConnecting})
-		start := time.Now()
-		var lastBytes time.Time
-		wentLive := false
-		err := capture.Send(ctx, d.Target, graph.SendHooks{
-			Live: func() {
-				wentLive = true
-				r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateLive})
-			},
-			Bytes: func(n uint64) {
-				// At most one byte-count event a second per destination.
-				if now := time.Now(); now.Sub(lastBytes) >= time.Second {
-					lastBytes = now
-					r.emit(ctx, event{dest: d.Name, gen: w.gen, bytes: n, at: now})
+		if probe {
+			if err := r.reachable(ctx, host, port); err != nil {
+				if ctx.Err() != nil {
+					return
 				}
+				err = fmt.Errorf("agent: server unreachable: %w", err)
+				log.Warn("output unreachable; probing until it answers", "err", err)
+				r.outputEvent(ctx, c, outputChanged{state: StateRetrying, err: err.Error()})
+				if !waitReachable(ctx, r.reachable, host, port, r.probeEvery) {
+					return
+				}
+				bo.Reset()
+			}
+		}
+		r.outputEvent(ctx, c, outputChanged{state: StateConnecting})
+		start := time.Now()
+		wentLive, live := false, false
+		err := capture.Attach(ctx, c.out, OutputHooks{
+			Live: func(now bool, detail string) {
+				if now == live && now {
+					return
+				}
+				live = now
+				if now {
+					wentLive = true
+					r.outputEvent(ctx, c, outputChanged{state: StateLive})
+				} else {
+					r.outputEvent(ctx, c, outputChanged{state: StateConnecting, detail: detail})
+				}
+			},
+			Progress: func(p OutputProgress) {
+				r.emit(ctx, outputProgressed{camera: r.name, id: c.id, gen: c.gen, at: time.Now(), p: p})
+			},
+			Segment: func(s Segment) {
+				r.emit(runCtx, segmentChanged{camera: r.name, id: c.id, gen: c.gen, seg: s})
 			},
 		})
 		if ctx.Err() != nil {
@@ -458,23 +448,29 @@ func (r *cameraRunner) sendLoop(ctx context.Context, capture Capture, w want) {
 		default:
 		}
 		if err == nil {
-			err = errors.New("agent: sender ended")
+			err = errors.New("agent: output ended")
 		}
 		if wentLive || time.Since(start) > 30*time.Second {
 			// It worked until it didn't: a fresh failure, not a repeat.
 			bo.Reset()
 		}
-		if r.reachable(ctx, d.Target.Host, d.Target.Port) != nil {
+		if probe && r.reachable(ctx, host, port) != nil {
 			// Lost the server itself: report why the sender failed, then
 			// probe (top of the loop).
-			r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err)
-			r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error()})
+			log.Warn("output failed", "err", err)
+			r.outputEvent(ctx, c, outputChanged{state: StateRetrying, err: err.Error()})
 			continue
 		}
 		delay := bo.Next()
-		r.log.Warn("destination failed", "destination", d.Name, "url", d.Display(), "err", err, "retry_in", delay.Round(time.Millisecond))
-		r.emit(ctx, event{dest: d.Name, gen: w.gen, state: StateRetrying, err: err.Error(), retryIn: delay})
-		if !waitRetry(ctx, delay, r.reachable, d.Target.Host, d.Target.Port, r.probeEvery) {
+		log.Warn("output failed", "err", err, "retry_in", delay.Round(time.Millisecond))
+		r.outputEvent(ctx, c, outputChanged{state: StateRetrying, err: err.Error(), retryIn: delay})
+		if !probe {
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+			continue
+		}
+		if !waitRetry(ctx, delay, r.reachable, host, port, r.probeEvery) {
 			return
 		}
 	}

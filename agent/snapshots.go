@@ -1,11 +1,7 @@
 package agent
 
 import (
-	"context"
-	"errors"
 	"time"
-
-	"github.com/makercast/makercast/internal/media/graph"
 )
 
 // SnapshotSettings tune snapshots.
@@ -28,150 +24,144 @@ type SnapshotSettings struct {
 	Keep int
 }
 
+// maxWaiting bounds the snapshot requests (answers, periodic pictures,
+// timelapse frames) waiting for one camera.
+const maxWaiting = 64
+
 // snapWaiter is one request waiting for a picture.
 type snapWaiter struct {
-	opts        graph.JPEG
+	opts        SnapshotOptions
 	transaction string
 	respond     bool // false for periodic snapshots and timelapse frames
 	frame       bool // a timelapse frame
 }
 
-// snapState coalesces and paces one camera's snapshots.
-type snapState struct {
-	inFlight uint64
+// snapQueue coalesces and paces one camera's snapshots.
+type snapQueue struct {
+	inFlight uint64 // the id of the picture being taken (0: none)
 	batch    []snapWaiter
 	pending  []snapWaiter
 	last     time.Time
-	timer    bool
 }
 
 // snapshot queues a snapshot request; the answer comes when the picture is
 // taken (or fails).
-func (a *Agent) snapshot(ctx context.Context, cmd Command) {
-	cam := cmd.Camera
-	if cam == "" && len(a.cams) == 1 {
-		cam = a.defaultCamera()
+func (a *Agent) snapshot(c Command) error {
+	cam, err := a.cams.resolve(c.Camera)
+	if err != nil {
+		return err
 	}
-	if _, ok := a.cams[cam]; !ok {
-		a.respond(ctx, CmdSnapshot, cmd.Transaction, nil, cmdErr(CodeUnknownCamera, "no camera named %s", quote(cam)))
-		return
-	}
-	opts := graph.JPEG{Width: cmd.Width, Height: cmd.Height, Quality: cmd.Quality}
+	opts := SnapshotOptions{Width: c.Width, Height: c.Height, Quality: c.Quality}
 	if opts.Quality == 0 {
 		opts.Quality = a.s.Snapshots.Quality
 	}
 	if err := opts.Validate(); err != nil {
-		a.respond(ctx, CmdSnapshot, cmd.Transaction, nil, &CommandError{Code: CodeBadValue, Message: err.Error()})
-		return
+		return &CommandError{Code: CodeBadValue, Message: err.Error()}
 	}
-	st := a.snaps[cam]
-	if len(st.pending) >= 64 {
-		a.respond(ctx, CmdSnapshot, cmd.Transaction, nil, cmdErr(CodeBusy, "too many snapshot requests waiting for camera %s", cam))
-		return
+	return a.queueSnapshot(cam, snapWaiter{opts: opts, transaction: c.Transaction, respond: true})
+}
+
+// queueSnapshot adds a request to a camera's queue.
+func (a *Agent) queueSnapshot(cam *camera, w snapWaiter) error {
+	q := &cam.snaps
+	if len(q.pending) >= maxWaiting {
+		what := "snapshot requests"
+		if w.frame {
+			what = "frames"
+		}
+		return cmdErr(CodeBusy, "too many %s waiting for camera %s", what, cam.cfg.Name)
 	}
-	st.pending = append(st.pending, snapWaiter{opts: opts, transaction: cmd.Transaction, respond: true})
+	q.pending = append(q.pending, w)
 	a.pumpSnapshots(cam)
+	return nil
 }
 
 // pumpSnapshots starts the next snapshot of cam when none is running and
 // the minimum interval has passed; every waiting request with the same
 // options is served by it.
-func (a *Agent) pumpSnapshots(cam string) {
-	st := a.snaps[cam]
-	if st.inFlight != 0 || len(st.pending) == 0 {
+func (a *Agent) pumpSnapshots(cam *camera) {
+	q := &cam.snaps
+	if q.inFlight != 0 || len(q.pending) == 0 {
 		return
 	}
-	if wait := a.s.Snapshots.MinInterval - time.Since(st.last); wait > 0 {
-		if !st.timer {
-			st.timer = true
-			time.AfterFunc(wait, func() {
-				select {
-				case a.snapTick <- cam:
-				default: // a tick is queued already; it pumps every camera
-				}
-			})
-		}
+	if wait := a.s.Snapshots.MinInterval - time.Since(q.last); wait > 0 {
+		a.after("snapshot "+cam.cfg.Name, wait, func() { a.pumpSnapshots(cam) })
 		return
 	}
-	first := st.pending[0].opts
-	st.batch = st.batch[:0]
-	rest := st.pending[:0]
-	for _, w := range st.pending {
+	first := q.pending[0].opts
+	q.batch = q.batch[:0]
+	rest := q.pending[:0]
+	for _, w := range q.pending {
 		if w.opts == first {
-			st.batch = append(st.batch, w)
+			q.batch = append(q.batch, w)
 		} else {
 			rest = append(rest, w)
 		}
 	}
-	st.pending = rest
-	a.nextSnap++
-	st.inFlight = a.nextSnap
-	a.cams[cam].runner.snapc <- snapReq{id: st.inFlight, opts: first}
+	q.pending = rest
+	a.cams.lastSnap++
+	q.inFlight = a.cams.lastSnap
+	// Never blocks: one request at a time per camera, and the runner
+	// always takes it (waiting, sleeping or in a session).
+	cam.runner.snapc <- snapReq{id: q.inFlight, opts: first}
 }
 
-// snapDone publishes a picture and answers everyone who asked for it.
-func (a *Agent) snapDone(ctx context.Context, ev event) {
-	st := a.snaps[ev.camera]
-	if st == nil || st.inFlight != ev.snap {
+// snapshotTaken publishes a picture and answers everyone who asked for it.
+func (a *Agent) snapshotTaken(ev snapshotTaken) {
+	cam := a.cams.get(ev.camera)
+	if cam == nil || cam.snaps.inFlight != ev.id {
 		return
 	}
-	st.inFlight, st.last = 0, time.Now()
+	q := &cam.snaps
+	q.inFlight, q.last = 0, time.Now()
 	var data any
 	var err error
-	if ev.snapErr != nil {
-		a.log.Warn("snapshot failed", "camera", ev.camera, "err", ev.snapErr)
-		err = &CommandError{Code: CodeUnavailable, Message: ev.snapErr.Error()}
+	if ev.err != nil {
+		a.log.Warn("snapshot failed", "camera", ev.camera, "err", ev.err)
+		err = &CommandError{Code: CodeUnavailable, Message: ev.err.Error()}
 	} else {
 		topic := a.s.Topics.CameraImage(ev.camera)
-		a.publish(ctx, topic, ev.picture.JPEG, true)
+		a.out.put(topic, ev.pic.JPEG, true)
 		if a.s.Snapshots.Keep > 0 && a.store != nil {
-			dir := "snapshots/" + ev.camera
-			if _, err := a.store.Write(dir+"/"+ev.picture.Taken.UTC().Format("20060102T150405.000")+".jpg", ev.picture.JPEG); err != nil {
-				a.log.Warn("snapshot not saved", "camera", ev.camera, "err", err)
-			} else if err := a.store.Prune(dir, a.s.Snapshots.Keep); err != nil {
-				a.log.Warn("old snapshots not removed", "camera", ev.camera, "err", err)
-			}
+			a.saveSnapshot(ev.camera, ev.pic)
 		}
-		data = map[string]any{"camera": ev.camera, "topic": topic, "bytes": len(ev.picture.JPEG),
-			"width": ev.picture.Width, "height": ev.picture.Height, "taken": ev.picture.Taken.UTC().Format(time.RFC3339Nano)}
+		data = map[string]any{"camera": ev.camera, "topic": topic, "bytes": len(ev.pic.JPEG),
+			"width": ev.pic.Width, "height": ev.pic.Height, "taken": ev.pic.Taken.UTC().Format(time.RFC3339Nano)}
 	}
 	frame := false
-	for _, w := range st.batch {
+	for _, w := range q.batch {
 		if w.respond {
-			a.respond(ctx, CmdSnapshot, w.transaction, data, err)
+			a.respond(CmdSnapshot, w.transaction, data, err)
 		}
 		frame = frame || w.frame
 	}
-	if frame && ev.snapErr == nil {
-		a.storeFrame(ctx, ev.camera, ev.picture)
+	if frame && ev.err == nil {
+		a.storeFrame(cam, ev.pic)
 	}
-	st.batch = st.batch[:0]
-	a.pumpSnapshots(ev.camera)
+	q.batch = q.batch[:0]
+	a.pumpSnapshots(cam)
+}
+
+// saveSnapshot keeps the picture in the media directory, off the loop.
+func (a *Agent) saveSnapshot(cam string, pic Picture) {
+	dir := "snapshots/" + cam
+	keep, store, log := a.s.Snapshots.Keep, a.store, a.log
+	a.files.do(func() func() {
+		if _, err := store.Write(dir+"/"+pic.Taken.UTC().Format("20060102T150405.000")+".jpg", pic.JPEG); err != nil {
+			log.Warn("snapshot not saved", "camera", cam, "err", err)
+		} else if err := store.Prune(dir, keep); err != nil {
+			log.Warn("old snapshots not removed", "camera", cam, "err", err)
+		}
+		return nil
+	})
 }
 
 // periodicSnapshots queues one snapshot of every camera (no answer).
 func (a *Agent) periodicSnapshots() {
-	for _, n := range a.camOrder {
-		if !a.cams[n].dev.present {
-			continue
+	a.cams.each(func(c *camera) {
+		if c.dev.present && len(c.snaps.pending) < maxWaiting {
+			c.snaps.pending = append(c.snaps.pending, snapWaiter{opts: SnapshotOptions{Quality: a.s.Snapshots.Quality}})
+			a.pumpSnapshots(c)
 		}
-		st := a.snaps[n]
-		if len(st.pending) < 64 {
-			st.pending = append(st.pending, snapWaiter{opts: graph.JPEG{Quality: a.s.Snapshots.Quality}})
-		}
-		a.pumpSnapshots(n)
-	}
-}
-
-// respond publishes the answer to a command.
-func (a *Agent) respond(ctx context.Context, name, transaction string, data any, err error) {
-	resp := response{Status: "ok", Data: data, Transaction: transaction}
-	if err != nil {
-		var ce *CommandError
-		if !errors.As(err, &ce) {
-			ce = &CommandError{Code: "internal", Message: err.Error()}
-		}
-		resp = response{Status: "error", Code: ce.Code, Error: ce.Message, Transaction: transaction}
-	}
-	a.publishJSON(ctx, a.s.Topics.Response(name), resp, false)
+	})
 }

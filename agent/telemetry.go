@@ -26,9 +26,11 @@ type CameraStats struct {
 	QueueLevel int     `json:"encoder_queue"`
 }
 
-type healthResult struct {
-	report   any
+// healthState is the device's health as last read and published.
+type healthState struct {
+	report   any // the last report published (sent again on reconnect)
 	problems []string
+	at       time.Time
 }
 
 // runHealth reads health every Check and hands it to the loop.
@@ -39,7 +41,7 @@ func (a *Agent) runHealth(ctx context.Context) {
 	for {
 		report, problems := h.ReadHealth(ctx)
 		select {
-		case a.healthc <- healthResult{report, problems}:
+		case a.events <- healthRead{report, problems}:
 		case <-ctx.Done():
 			return
 		}
@@ -51,34 +53,16 @@ func (a *Agent) runHealth(ctx context.Context) {
 	}
 }
 
-// gotHealth publishes health when it is due or its problems changed.
-func (a *Agent) gotHealth(ctx context.Context, h healthResult) {
-	changed := !slices.Equal(h.problems, a.problems)
+// healthRead takes a report when it is due or its problems changed.
+func (a *Agent) healthRead(r healthRead) {
+	h := &a.parts.health
+	changed := !slices.Equal(r.problems, h.problems)
 	// Half a check of slack, so that tick jitter does not skip a report.
-	if !changed && time.Since(a.healthAt) < a.s.Telemetry.Every-a.s.Telemetry.Check/2 {
+	if !changed && time.Since(h.at) < a.s.Telemetry.Every-a.s.Telemetry.Check/2 {
 		return
 	}
 	if changed {
-		a.log.Warn("health problems changed", "problems", h.problems, "before", a.problems)
+		a.log.Warn("health problems changed", "problems", r.problems, "before", h.problems)
 	}
-	a.problems, a.healthAt, a.health = h.problems, time.Now(), h.report
-	a.publishJSON(ctx, a.s.Topics.Health(), h.report, true)
-}
-
-// statsTick publishes stream statistics: each destination's measured
-// bitrate (from the byte counts and the times they were read) and time
-// live.
-func (a *Agent) statsTick(ctx context.Context) {
-	for _, n := range a.order {
-		d := a.dests[n]
-		if !d.on || d.state != StateLive {
-			d.kbps = 0
-			continue
-		}
-		if !d.prevAt.IsZero() && d.bytesAt.After(d.prevAt) && d.bytes >= d.prevBytes {
-			d.kbps = float64(d.bytes-d.prevBytes) * 8 / 1000 / d.bytesAt.Sub(d.prevAt).Seconds()
-		}
-		d.prevBytes, d.prevAt = d.bytes, d.bytesAt
-		a.publishDest(ctx, d)
-	}
+	h.problems, h.at, h.report = r.problems, time.Now(), r.report
 }

@@ -1,13 +1,10 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/makercast/makercast/internal/media/graph"
 )
 
 // TimelapseSettings tune timelapses.
@@ -25,15 +22,16 @@ var errNoStore = errors.New("agent: no media directory (MAKERCAST_MEDIA_DIR)")
 
 // timelapse is one camera's timelapse.
 type timelapse struct {
-	on         bool
-	manual     bool
-	interval   time.Duration
-	session    string // directory of the frames, relative to the store
-	frames     int
-	started    time.Time
-	assembling int // videos being encoded
-	lastError  string
-	timer      *time.Timer
+	on       bool
+	manual   bool
+	interval time.Duration
+	session  string // directory of the frames, relative to the store
+	// frames are stored; queued are on their way to the disk (numbered
+	// frames+queued... in order; the file worker writes one at a time).
+	frames, queued int
+	started        time.Time
+	assembling     int // videos being encoded
+	lastError      string
 }
 
 // TimelapseState is the retained JSON of a camera's timelapse.
@@ -47,15 +45,7 @@ type TimelapseState struct {
 	LastError  string `json:"last_error"`
 }
 
-// tlResult is a finished assembly.
-type tlResult struct {
-	camera, session, out string
-	frames               int
-	err                  error
-}
-
-func (a *Agent) timelapseState(cam string) TimelapseState {
-	tl := a.tls[cam]
+func (tl *timelapse) view() TimelapseState {
 	s := TimelapseState{State: onOff(tl.on), Frames: tl.frames, Assembling: tl.assembling > 0, LastError: tl.lastError}
 	if tl.on {
 		s.Mode = "interval"
@@ -69,149 +59,158 @@ func (a *Agent) timelapseState(cam string) TimelapseState {
 	return s
 }
 
-func (a *Agent) publishTimelapse(ctx context.Context, cam string) {
-	a.publishJSON(ctx, a.s.Topics.CameraTimelapse(cam), a.timelapseState(cam), true)
+func (a *Agent) timelapseEvent(cam string, v map[string]any) {
+	a.publish(a.s.Topics.CameraTimelapseEvent(cam), v)
 }
 
 // timelapseCommand starts or stops a timelapse.
-func (a *Agent) timelapseCommand(ctx context.Context, c Command) (any, error) {
-	cam, err := a.camera(c.Camera)
+func (a *Agent) timelapseCommand(c Command) (any, error) {
+	cam, err := a.cams.resolve(c.Camera)
 	if err != nil {
 		return nil, err
 	}
-	tl := a.tls[cam]
+	tl := &cam.timelapse
 	if !c.On {
-		if !tl.on {
-			return a.timelapseState(cam), nil
+		if tl.on {
+			a.stopTimelapse(cam, "")
 		}
-		a.stopTimelapse(ctx, cam, "")
-		return a.timelapseState(cam), nil
+		return tl.view(), nil
 	}
 	if tl.on {
-		return nil, cmdErr(CodeConflict, "a timelapse of camera %s is running already (%d frames)", cam, tl.frames)
+		return nil, cmdErr(CodeConflict, "a timelapse of camera %s is running already (%d frames)", cam.cfg.Name, tl.frames)
 	}
 	if tl.assembling > 0 {
-		return nil, cmdErr(CodeBusy, "the last timelapse of camera %s is still being encoded", cam)
+		return nil, cmdErr(CodeBusy, "the last timelapse of camera %s is still being encoded", cam.cfg.Name)
 	}
 	if a.store == nil {
 		return nil, &CommandError{Code: CodeUnavailable, Message: errNoStore.Error()}
 	}
 	now := time.Now()
-	session := fmt.Sprintf("timelapse/%s/%s", cam, now.UTC().Format("20060102T150405.000"))
+	session := fmt.Sprintf("timelapse/%s/%s", cam.cfg.Name, now.UTC().Format("20060102T150405.000"))
+	// A directory entry, quick: done on the loop, so that the answer can
+	// say whether the media directory is writable.
 	if err := a.store.MkdirAll(session); err != nil {
 		return nil, &CommandError{Code: CodeUnavailable, Message: err.Error()}
 	}
-	*tl = timelapse{on: true, manual: c.Manual, interval: a.s.Timelapse.Interval, started: now, session: session}
+	assembling := tl.assembling
+	*tl = timelapse{on: true, manual: c.Manual, interval: a.s.Timelapse.Interval, started: now, session: session, assembling: assembling}
 	if c.Interval > 0 {
 		tl.interval = time.Duration(c.Interval) * time.Second
 	}
 	if !tl.manual {
 		a.armTimelapse(cam, 0)
 	}
-	a.log.Info("timelapse started", "camera", cam, "manual", tl.manual, "interval", tl.interval)
-	a.publishTimelapse(ctx, cam)
-	return a.timelapseState(cam), nil
+	a.log.Info("timelapse started", "camera", cam.cfg.Name, "manual", tl.manual, "interval", tl.interval)
+	return tl.view(), nil
 }
 
-// tlTickMsg is a timer tick of one timelapse session; a tick of an
-// earlier session (stopped and started again meanwhile) is ignored.
-type tlTickMsg struct{ camera, session string }
+// armTimelapse schedules the next interval frame.
+func (a *Agent) armTimelapse(cam *camera, after time.Duration) {
+	session := cam.timelapse.session
+	a.after("timelapse "+cam.cfg.Name, after, func() {
+		tl := &cam.timelapse
+		if !tl.on || tl.manual || tl.session != session {
+			return
+		}
+		if err := a.timelapseFrame(cam); err != nil {
+			a.log.Warn("timelapse frame skipped", "camera", cam.cfg.Name, "err", err)
+		}
+		a.armTimelapse(cam, tl.interval)
+	})
+}
 
-// armTimelapse schedules the next frame.
-func (a *Agent) armTimelapse(cam string, after time.Duration) {
-	tl := a.tls[cam]
-	tick := tlTickMsg{camera: cam, session: tl.session}
-	tl.timer = time.AfterFunc(after, func() {
-		select {
-		case a.tlTick <- tick:
-		default:
+// timelapseFrame asks for one frame (a timer tick or a frame command).
+func (a *Agent) timelapseFrame(cam *camera) error {
+	if !cam.timelapse.on {
+		return cmdErr(CodeConflict, "no timelapse of camera %s is running", cam.cfg.Name)
+	}
+	return a.queueSnapshot(cam, snapWaiter{opts: SnapshotOptions{Quality: a.s.Timelapse.Quality}, frame: true})
+}
+
+// storeFrame has the file worker write a picture as the next frame.
+func (a *Agent) storeFrame(cam *camera, pic Picture) {
+	tl := &cam.timelapse
+	if !tl.on {
+		return
+	}
+	session, n, store := tl.session, tl.frames+tl.queued, a.store
+	tl.queued++
+	a.files.do(func() func() {
+		_, err := store.Write(fmt.Sprintf("%s/frame-%06d.jpg", session, n), pic.JPEG)
+		return func() {
+			if tl.session != session {
+				return
+			}
+			tl.queued--
+			if !tl.on {
+				return // stopped meanwhile: counted when the video is made
+			}
+			if err != nil {
+				a.stopTimelapse(cam, fmt.Sprintf("frame %d not stored: %v; timelapse stopped", n, err))
+				return
+			}
+			tl.frames++
 		}
 	})
 }
 
-// timelapseTick takes an interval frame and schedules the next.
-func (a *Agent) timelapseTick(t tlTickMsg) {
-	tl := a.tls[t.camera]
-	if !tl.on || tl.manual || tl.session != t.session {
-		return
-	}
-	if err := a.timelapseFrame(t.camera); err != nil {
-		a.log.Warn("timelapse frame skipped", "camera", t.camera, "err", err)
-	}
-	a.armTimelapse(t.camera, tl.interval)
-}
-
-// timelapseFrame asks for one frame (a timer tick or a frame command).
-func (a *Agent) timelapseFrame(cam string) error {
-	tl := a.tls[cam]
-	if !tl.on {
-		return cmdErr(CodeConflict, "no timelapse of camera %s is running", cam)
-	}
-	st := a.snaps[cam]
-	if len(st.pending) >= 64 {
-		return cmdErr(CodeBusy, "too many frames waiting for camera %s", cam)
-	}
-	st.pending = append(st.pending, snapWaiter{opts: graph.JPEG{Quality: a.s.Timelapse.Quality}, frame: true})
-	a.pumpSnapshots(cam)
-	return nil
-}
-
-// storeFrame writes a picture as the next frame.
-func (a *Agent) storeFrame(ctx context.Context, cam string, pic graph.Picture) {
-	tl := a.tls[cam]
-	if !tl.on {
-		return
-	}
-	_, err := a.store.Write(fmt.Sprintf("%s/frame-%06d.jpg", tl.session, tl.frames), pic.JPEG)
-	if err != nil {
-		a.stopTimelapse(ctx, cam, fmt.Sprintf("frame %d not stored: %v; timelapse stopped", tl.frames, err))
-		return
-	}
-	tl.frames++
-	a.publishTimelapse(ctx, cam)
-}
-
 // stopTimelapse ends the timelapse and encodes its frames in the
-// background; reason, when set, is reported as an error event.
-func (a *Agent) stopTimelapse(ctx context.Context, cam, reason string) {
-	tl := a.tls[cam]
+// background, once the frames on their way are on disk; reason, when set,
+// is reported as an error event.
+func (a *Agent) stopTimelapse(cam *camera, reason string) {
+	tl := &cam.timelapse
 	tl.on = false
-	if tl.timer != nil {
-		tl.timer.Stop()
-	}
+	a.timers.cancel("timelapse " + cam.cfg.Name)
+	name := cam.cfg.Name
 	if reason != "" {
 		tl.lastError = reason
-		a.log.Warn("timelapse stopped", "camera", cam, "reason", reason)
-		a.publishJSON(ctx, a.s.Topics.CameraTimelapseEvent(cam), map[string]any{"event": "error", "error": reason, "frames": tl.frames}, false)
+		a.log.Warn("timelapse stopped", "camera", name, "reason", reason)
+		a.timelapseEvent(name, map[string]any{"event": "error", "error": reason, "frames": tl.frames})
 	}
-	if tl.frames == 0 {
-		_ = a.store.RemoveAll(tl.session)
-		a.publishJSON(ctx, a.s.Topics.CameraTimelapseEvent(cam), map[string]any{"event": "error", "error": "no frames were taken; no video made", "frames": 0}, false)
-		a.publishTimelapse(ctx, cam)
-		return
-	}
-	a.assemble(ctx, cam, tl.session, tl.frames)
+	// After the frames still queued for the disk: the worker runs in order.
+	session, store := tl.session, a.store
+	a.files.do(func() func() {
+		_, files, _ := store.List(session)
+		frames := 0
+		for _, f := range files {
+			if strings.HasPrefix(f, "frame-") && strings.HasSuffix(f, ".jpg") {
+				frames++
+			}
+		}
+		if frames == 0 {
+			_ = store.RemoveAll(session)
+		}
+		return func() {
+			if tl.session == session {
+				tl.frames = frames
+			}
+			if frames == 0 {
+				a.timelapseEvent(name, map[string]any{"event": "error", "error": "no frames were taken; no video made", "frames": 0})
+				return
+			}
+			a.assemble(cam, session, frames)
+		}
+	})
 }
 
 // assemble encodes a session's frames into session.mp4 in the background.
-func (a *Agent) assemble(ctx context.Context, cam, session string, frames int) {
-	tl := a.tls[cam]
+func (a *Agent) assemble(cam *camera, session string, frames int) {
+	tl := &cam.timelapse
 	pattern, err1 := a.store.Path(session + "/frame-%06d.jpg")
 	out, err2 := a.store.Path(session + ".mp4")
 	if err := errors.Join(err1, err2); err != nil {
 		tl.lastError = err.Error()
-		a.publishTimelapse(ctx, cam)
 		return
 	}
 	tl.assembling++
-	a.publishTimelapse(ctx, cam)
-	a.bg.Add(1)
+	name := cam.cfg.Name
+	a.run.bg.Add(1)
 	go func() {
-		defer a.bg.Done()
-		err := a.media.AssembleTimelapse(a.bgCtx, pattern, a.s.Timelapse.FPS, out)
+		defer a.run.bg.Done()
+		err := a.media.AssembleTimelapse(a.run.bgCtx, pattern, a.s.Timelapse.FPS, out)
 		select {
-		case a.tlDone <- tlResult{camera: cam, session: session, out: out, frames: frames, err: err}:
-		case <-a.bgCtx.Done():
+		case a.events <- timelapseAssembled{camera: name, session: session, out: out, frames: frames, err: err}:
+		case <-a.run.bgCtx.Done():
 		}
 	}()
 }
@@ -219,16 +218,16 @@ func (a *Agent) assemble(ctx context.Context, cam, session string, frames int) {
 // recoverTimelapses finishes what an earlier run left: frames of a
 // timelapse that was running, or being encoded, when the agent stopped
 // (power cut, update) are made into their video now.
-func (a *Agent) recoverTimelapses(ctx context.Context) {
+func (a *Agent) recoverTimelapses() {
 	if a.store == nil {
 		return
 	}
-	for _, name := range a.camOrder {
-		base := "timelapse/" + name
+	a.cams.each(func(cam *camera) {
+		base := "timelapse/" + cam.cfg.Name
 		sessions, _, err := a.store.List(base)
 		if err != nil {
-			a.log.Warn("timelapse directory unreadable", "camera", name, "err", err)
-			continue
+			a.log.Warn("timelapse directory unreadable", "camera", cam.cfg.Name, "err", err)
+			return
 		}
 		for _, sdir := range sessions {
 			session := base + "/" + sdir
@@ -246,42 +245,32 @@ func (a *Agent) recoverTimelapses(ctx context.Context) {
 				_ = a.store.RemoveAll(session)
 				continue
 			}
-			a.log.Info("encoding the frames of an interrupted timelapse", "camera", name, "session", session, "frames", frames)
-			a.assemble(ctx, name, session, frames)
+			a.log.Info("encoding the frames of an interrupted timelapse", "camera", cam.cfg.Name, "session", session, "frames", frames)
+			a.assemble(cam, session, frames)
 		}
-	}
+	})
 }
 
-// timelapseDone reports an assembled (or failed) video.
-func (a *Agent) timelapseDone(ctx context.Context, r tlResult) {
-	tl := a.tls[r.camera]
+// timelapseAssembled reports an assembled (or failed) video.
+func (a *Agent) timelapseAssembled(r timelapseAssembled) {
+	cam := a.cams.get(r.camera)
+	if cam == nil {
+		return
+	}
+	tl := &cam.timelapse
 	tl.assembling--
 	if r.err != nil {
 		tl.lastError = "encoding the video failed: " + r.err.Error()
 		a.log.Warn("timelapse encoding failed", "camera", r.camera, "err", r.err)
-		a.publishJSON(ctx, a.s.Topics.CameraTimelapseEvent(r.camera), map[string]any{"event": "error", "error": tl.lastError, "frames": r.frames}, false)
-	} else {
-		a.store.Added(r.out)
-		_ = a.store.RemoveAll(r.session) // the frames; the video stays
-		fps := a.s.Timelapse.FPS
-		a.log.Info("timelapse done", "camera", r.camera, "path", r.out, "frames", r.frames)
-		a.publishJSON(ctx, a.s.Topics.CameraTimelapseEvent(r.camera), map[string]any{
-			"event": "done", "path": r.out, "frames": r.frames, "fps": fps,
-			"duration_s": float64(r.frames) / float64(fps)}, false)
+		a.timelapseEvent(r.camera, map[string]any{"event": "error", "error": tl.lastError, "frames": r.frames})
+		return
 	}
-	a.publishTimelapse(ctx, r.camera)
-}
-
-// camera resolves a camera name ("" = the only camera).
-func (a *Agent) camera(name string) (string, error) {
-	if name == "" {
-		if len(a.cams) != 1 {
-			return "", cmdErr(CodeBadPayload, "missing camera (there are %d)", len(a.cams))
-		}
-		return a.defaultCamera(), nil
-	}
-	if _, ok := a.cams[name]; !ok {
-		return "", cmdErr(CodeUnknownCamera, "no camera named %s", quote(name))
-	}
-	return name, nil
+	a.store.Added(r.out)
+	session, store := r.session, a.store
+	a.files.do(func() func() { _ = store.RemoveAll(session); return nil }) // the frames; the video stays
+	fps := a.s.Timelapse.FPS
+	a.log.Info("timelapse done", "camera", r.camera, "path", r.out, "frames", r.frames)
+	a.timelapseEvent(r.camera, map[string]any{
+		"event": "done", "path": r.out, "frames": r.frames, "fps": fps,
+		"duration_s": float64(r.frames) / float64(fps)})
 }

@@ -55,6 +55,17 @@ func (t Topics) CameraTimelapseFrame(cam string) string { return t.CameraTimelap
 // CameraTimelapseEvent: not retained; done (path, frames, duration) or error.
 func (t Topics) CameraTimelapseEvent(cam string) string { return t.CameraTimelapse(cam) + "/event" }
 
+// CameraRecording: retained JSON of the camera's recording.
+func (t Topics) CameraRecording(cam string) string { return t.Base + "/camera/" + cam + "/recording" }
+
+// CameraRecordingSet: ON/OFF or JSON {"state":"ON"} starts and stops the
+// camera's recording.
+func (t Topics) CameraRecordingSet(cam string) string { return t.CameraRecording(cam) + "/set" }
+
+// CameraRecordingEvent: not retained; a segment closed (path, start,
+// duration, bytes) or the recording stopped by an error.
+func (t Topics) CameraRecordingEvent(cam string) string { return t.CameraRecording(cam) + "/event" }
+
 // DestinationState: retained JSON of one destination (switch, state, error).
 func (t Topics) DestinationState(d string) string { return t.Base + "/destination/" + d + "/state" }
 
@@ -82,6 +93,7 @@ func (t Topics) Subscriptions() []string {
 		t.Base + "/camera/+/snapshot/set",
 		t.Base + "/camera/+/timelapse/set",
 		t.Base + "/camera/+/timelapse/frame",
+		t.Base + "/camera/+/recording/set",
 		t.Base + "/destination/+/set",
 		t.Base + "/fleet/+/set",
 		t.Base + "/request/+",
@@ -105,6 +117,8 @@ func (t Topics) route(topic string) (kind, subject string, ok bool) {
 		return "timelapse", parts[1], true
 	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "timelapse" && parts[3] == "frame":
 		return "timelapse_frame", parts[1], true
+	case len(parts) == 4 && parts[0] == "camera" && parts[2] == "recording" && parts[3] == "set":
+		return "recording", parts[1], true
 	case len(parts) == 3 && parts[0] == "destination" && parts[2] == "set":
 		return "destination", parts[1], true
 	case len(parts) == 3 && parts[0] == "fleet" && parts[2] == "set" && fleetActions[parts[1]] != "":

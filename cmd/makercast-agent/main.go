@@ -22,7 +22,6 @@ import (
 	"github.com/makercast/makercast/internal/config"
 	"github.com/makercast/makercast/internal/devices"
 	"github.com/makercast/makercast/internal/media"
-	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/mqtt"
 	"github.com/makercast/makercast/internal/sdnotify"
 	"github.com/makercast/makercast/internal/statefile"
@@ -90,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var inv agent.Inventory
 	watch := cfg.AutoCameras
 	for _, c := range cameras {
-		watch = watch || c.AutoMic || c.Spec.Video.Source == graph.VideoV4L2
+		watch = watch || c.AutoMic || c.Spec.Video.Source == agent.VideoV4L2
 	}
 	if watch {
 		scanner := &devices.Scanner{Root: os.DirFS("/"), Query: queryNode}
@@ -121,10 +120,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Discovery: homeassistant.NewAnnouncer(cfg.HADiscoveryPref, device, topics.Base, cfg.HADiscovery),
 		Snapshots: cfg.AgentSnapshots(),
 		Timelapse: cfg.AgentTimelapse(),
+		Recording: cfg.AgentRecording(store.Recordings{Dir: cfg.RecordingsDir(), StatFS: telemetry.StatFS}),
 		Telemetry: agent.TelemetrySettings{
 			Health: telemetry.NewDeviceReader(cfg.MediaDir, version), Every: cfg.HealthInterval, Stats: cfg.StatsInterval,
 		},
-	}, mediaAdapter{engine}, publisher{&client, &alive}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20), log.With("component", "agent"))
+	}, engine, publisher{&client, &alive}, store.New(cfg.MediaDir, int64(cfg.MediaMaxMB)<<20, "recordings", "state"), log.With("component", "agent"))
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		log.Info("microphone found", "device", m.Device, "card", m.Card, "bus", m.Bus)
 	}
 	for _, d := range cfg.DestinationList {
-		log.Info("destination", "name", d.Name, "camera", d.Camera, "url", d.Display())
+		log.Info("destination", "name", d.Name, "camera", d.Camera, "url", d.Redacted())
 	}
 
 	// The agent stops its streams first; only then does MQTT say offline.
@@ -209,21 +209,6 @@ func queryNode(dev string) (devices.Node, error) {
 		return devices.Node{}, err
 	}
 	return devices.Node{Card: c.Card, Bus: c.BusInfo, Capture: c.CanCapture()}, nil
-}
-
-// mediaAdapter gives the engine's concrete capture the agent's interface.
-type mediaAdapter struct{ e *media.Engine }
-
-func (m mediaAdapter) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (agent.Capture, error) {
-	c, err := m.e.OpenCapture(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (m mediaAdapter) AssembleTimelapse(ctx context.Context, pattern string, fps int, out string) error {
-	return m.e.AssembleTimelapse(ctx, pattern, fps, out)
 }
 
 // publisher lets the agent be built before the client it publishes through.

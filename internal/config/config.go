@@ -21,7 +21,6 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/makercast/makercast/agent"
-	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/secret"
 )
 
@@ -47,11 +46,11 @@ type Spec struct {
 	Cameras          string        `envconfig:"CAMERAS" default:"auto" desc:"auto (every camera plugged in, now or later), test, or name=source list: cam=v4l2:/dev/video0[:auto|raw|mjpeg|h264], pi=libcamera, demo=test"`
 	CameraH264       bool          `envconfig:"CAMERA_H264" default:"false" desc:"use a camera's own H.264 (C920) when it has it: no re-encoding, but no snapshots, bitrate or keyframe control"`
 	CameraStall      time.Duration `envconfig:"CAMERA_STALL_TIMEOUT" default:"2s" desc:"a running camera that delivers no frame for this long has failed and is restarted (0s: never)"`
-	StreamURL        string        `envconfig:"STREAM_URL" desc:"one destination: rtmp:// or rtmps:// server URL (the key is appended)"`
-	StreamKey        secret.Secret `envconfig:"STREAM_KEY" desc:"stream key for STREAM_URL (secret)"`
+	StreamURL        string        `envconfig:"STREAM_URL" desc:"one destination: rtmp:// or rtmps:// server URL (the key is appended), or srt://host:port?mode=caller|listener&latency=<ms>&streamid=<id>"`
+	StreamKey        secret.Secret `envconfig:"STREAM_KEY" desc:"stream key for STREAM_URL, or its SRT passphrase (10-79 characters, optional) (secret)"`
 	StreamKeyFile    string        `envconfig:"STREAM_KEY_FILE" desc:"file holding the stream key, instead of STREAM_KEY"`
 	StreamName       string        `envconfig:"STREAM_NAME" default:"main" desc:"destination name for STREAM_URL"`
-	Destinations     string        `envconfig:"DESTINATIONS" desc:"more destinations: name=url,name=url; keys in MAKERCAST_DESTINATION_<NAME>_KEY"`
+	Destinations     string        `envconfig:"DESTINATIONS" desc:"more destinations: name=url,name=url (rtmp://, rtmps://, srt://); keys and SRT passphrases in MAKERCAST_DESTINATION_<NAME>_KEY"`
 	VideoWidth       int           `envconfig:"VIDEO_WIDTH" default:"1280" desc:"video width in pixels"`
 	VideoHeight      int           `envconfig:"VIDEO_HEIGHT" default:"720" desc:"video height in pixels"`
 	VideoFPS         int           `envconfig:"VIDEO_FPS" default:"30" desc:"frames per second"`
@@ -61,16 +60,20 @@ type Spec struct {
 	X264Preset       string        `envconfig:"X264_PRESET" default:"veryfast" desc:"x264 speed preset: ultrafast (Constrained Baseline), superfast, veryfast, faster, fast (Main)"`
 	Audio            string        `envconfig:"AUDIO" default:"auto" desc:"auto (each camera's own microphone, else a free one), none (silent AAC track), test (tone), or alsa:<device> such as alsa:plughw:CARD=C920,DEV=0"`
 	AudioBitrate     int           `envconfig:"AUDIO_BITRATE" default:"128" desc:"AAC bitrate in kbit/s"`
-	MaxOutputs       int           `envconfig:"MAX_OUTPUTS" default:"6" desc:"destinations one camera can feed at once"`
+	MaxOutputs       int           `envconfig:"MAX_OUTPUTS" default:"6" desc:"destinations one camera can feed at once (its recording has a slot of its own)"`
 	SnapshotQuality  int           `envconfig:"SNAPSHOT_QUALITY" default:"85" desc:"default JPEG quality of snapshots (1-100)"`
 	SnapshotEvery    time.Duration `envconfig:"SNAPSHOT_INTERVAL" default:"0s" desc:"take a snapshot of every camera this often (0s: off)"`
 	SnapshotMinGap   time.Duration `envconfig:"SNAPSHOT_MIN_INTERVAL" default:"250ms" desc:"least time between two snapshots of a camera; requests in between share the next picture"`
 	SnapshotWarm     bool          `envconfig:"SNAPSHOT_KEEP_WARM" default:"false" desc:"keep cameras open while not streaming, for instant snapshots"`
 	SnapshotWarmup   time.Duration `envconfig:"SNAPSHOT_WARMUP" default:"1s" desc:"how long a camera opened for a snapshot settles before the picture (dark first frames)"`
 	SnapshotKeep     int           `envconfig:"SNAPSHOT_KEEP" default:"0" desc:"also save the newest N snapshots per camera in the media directory (0: none)"`
-	Resume           bool          `envconfig:"RESUME" default:"true" desc:"after a power cut, crash or restart, switch on again the destinations that were on (kept in MEDIA_DIR/state)"`
-	MediaDir         string        `envconfig:"MEDIA_DIR" default:"/var/lib/makercast" desc:"media directory for timelapses and saved snapshots"`
-	MediaMaxMB       int           `envconfig:"MEDIA_MAX_MB" default:"2048" desc:"size limit of the media directory in MiB; a timelapse stops with an error event when it is reached"`
+	Resume           bool          `envconfig:"RESUME" default:"true" desc:"after a power cut, crash or restart, switch on again the destinations and recordings that were on (kept in MEDIA_DIR/state)"`
+	MediaDir         string        `envconfig:"MEDIA_DIR" default:"/var/lib/makercast" desc:"media directory for timelapses, saved snapshots and recordings"`
+	MediaMaxMB       int           `envconfig:"MEDIA_MAX_MB" default:"2048" desc:"size limit in MiB of snapshots and timelapses in the media directory (recordings have their own, RECORD_MAX_MB); a timelapse stops with an error event when it is reached"`
+	RecordSegment    time.Duration `envconfig:"RECORD_SEGMENT" default:"60s" desc:"length of one recording file (cut at the first keyframe after it); a power cut loses at most the last second"`
+	RecordMaxAge     time.Duration `envconfig:"RECORD_MAX_AGE" default:"168h" desc:"recordings older than this are deleted (0s: kept until RECORD_MAX_MB or RECORD_MIN_FREE_MB needs the room)"`
+	RecordMaxMB      int           `envconfig:"RECORD_MAX_MB" default:"4096" desc:"all recordings together take at most this many MiB; the oldest are deleted first"`
+	RecordMinFreeMB  int           `envconfig:"RECORD_MIN_FREE_MB" default:"512" desc:"the disk keeps at least this many MiB free: the oldest recordings are deleted, and recording stops when that is not enough"`
 	TimelapseEvery   time.Duration `envconfig:"TIMELAPSE_INTERVAL" default:"10s" desc:"default time between timelapse frames"`
 	TimelapseFPS     int           `envconfig:"TIMELAPSE_FPS" default:"25" desc:"frame rate of assembled timelapse videos"`
 	HealthInterval   time.Duration `envconfig:"HEALTH_INTERVAL" default:"30s" desc:"how often the Pi's health is published (problems such as under-voltage at once)"`
@@ -106,9 +109,6 @@ var (
 	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	haPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-	devPattern    = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:-]{1,128}$`)
-	libcamPattern = regexp.MustCompile(`^[A-Za-z0-9 /_.@-]{0,128}$`)
-	alsaPattern   = regexp.MustCompile(`^[A-Za-z0-9_:,=.-]{1,64}$`)
 	// A bare word after the device is meant as its input format (a udev
 	// link's own colons are followed by dotted numbers and dashes).
 	formatWord = regexp.MustCompile(`^[a-z0-9]+$`)
@@ -203,6 +203,16 @@ func Load(env Env, hostname string) (*Config, error) {
 		bad("TIMELAPSE_INTERVAL", "%s must be whole seconds within 1s..24h", c.TimelapseEvery)
 	}
 	checkRange("TIMELAPSE_FPS", c.TimelapseFPS, 1, 60)
+	if c.RecordSegment < 2*time.Second || c.RecordSegment > time.Hour {
+		bad("RECORD_SEGMENT", "%s must be within 2s..1h", c.RecordSegment)
+	} else if c.RecordSegment < c.KeyframeInterval {
+		bad("RECORD_SEGMENT", "%s is shorter than MAKERCAST_KEYFRAME_INTERVAL (%s): files are cut at keyframes", c.RecordSegment, c.KeyframeInterval)
+	}
+	if c.RecordMaxAge != 0 && (c.RecordMaxAge < time.Minute || c.RecordMaxAge > 10*365*24*time.Hour) {
+		bad("RECORD_MAX_AGE", "%s must be 0s (no limit) or within 1m..87600h", c.RecordMaxAge)
+	}
+	checkRange("RECORD_MAX_MB", c.RecordMaxMB, 1, 1<<30)
+	checkRange("RECORD_MIN_FREE_MB", c.RecordMinFreeMB, 0, 1<<30)
 	if c.HealthInterval < time.Second || c.HealthInterval > time.Hour {
 		bad("HEALTH_INTERVAL", "%s must be within 1s..1h", c.HealthInterval)
 	}
@@ -351,7 +361,7 @@ func parseCameras(v string) ([]Camera, error) {
 			}
 		case "libcamera":
 			cam.Device = strings.Join(parts[1:], ":")
-			if !libcamPattern.MatchString(cam.Device) {
+			if !agent.ValidLibcameraName(cam.Device) {
 				return nil, fmt.Errorf("camera %q: libcamera camera name %q has unexpected characters", name, cam.Device)
 			}
 		case "v4l2":
@@ -366,7 +376,7 @@ func parseCameras(v string) ([]Camera, error) {
 					return nil, fmt.Errorf("camera %q: input %q must be auto, raw, mjpeg or h264", name, last)
 				}
 			}
-			if !devPattern.MatchString(cam.Device) {
+			if !agent.ValidDevicePath(cam.Device) {
 				return nil, fmt.Errorf("camera %q: want v4l2:/dev/videoN[:auto|raw|mjpeg|h264]; %q is not a /dev path", name, cam.Device)
 			}
 		default:
@@ -383,7 +393,7 @@ func checkAudio(v string) error {
 	case v == "auto", v == "none", v == "test":
 		return nil
 	case strings.HasPrefix(v, "alsa:"):
-		if !alsaPattern.MatchString(strings.TrimPrefix(v, "alsa:")) {
+		if !agent.ValidALSADevice(strings.TrimPrefix(v, "alsa:")) {
 			return fmt.Errorf("%q: the ALSA device has unexpected characters", v)
 		}
 		return nil
@@ -505,7 +515,7 @@ func Help(w io.Writer) {
 	for _, v := range Vars() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Key, v.Default, v.Desc)
 	}
-	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY\t\tstream key of destination <name> from %s_DESTINATIONS (secret)\n", Prefix, Prefix)
+	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY\t\tstream key (or SRT passphrase) of destination <name> from %s_DESTINATIONS (secret)\n", Prefix, Prefix)
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_KEY_FILE\t\tfile holding that key\n", Prefix)
 	fmt.Fprintf(tw, "%s_DESTINATION_<NAME>_CAMERA\t(first camera)\tcamera that feeds destination <name> (with CAMERAS=auto, the first one found)\n", Prefix)
 	tw.Flush()
@@ -516,6 +526,19 @@ func (c *Config) AgentSnapshots() agent.SnapshotSettings {
 	return agent.SnapshotSettings{Quality: c.SnapshotQuality, MinInterval: c.SnapshotMinGap, Every: c.SnapshotEvery,
 		KeepWarm: c.SnapshotWarm, Warmup: c.SnapshotWarmup, Keep: c.SnapshotKeep}
 }
+
+// AgentRecording is the recording part of the agent's settings; files is
+// where retention looks (internal/store).
+func (c *Config) AgentRecording(files agent.Recordings) agent.RecordingSettings {
+	return agent.RecordingSettings{
+		Dir: c.RecordingsDir(), Segment: c.RecordSegment, Fragment: time.Second,
+		MaxAge: c.RecordMaxAge, MaxBytes: int64(c.RecordMaxMB) << 20, MinFree: int64(c.RecordMinFreeMB) << 20,
+		RetentionEvery: 10 * time.Second, Files: files,
+	}
+}
+
+// RecordingsDir is where recordings go, a directory per camera.
+func (c *Config) RecordingsDir() string { return filepath.Join(c.MediaDir, "recordings") }
 
 // AgentTimelapse is the timelapse part of the agent's settings.
 func (c *Config) AgentTimelapse() agent.TimelapseSettings {
@@ -528,11 +551,11 @@ func (c *Config) AgentCameras() []agent.Camera {
 	var out []agent.Camera
 	for _, cam := range c.CameraList {
 		v := c.videoSpec()
-		v.Source, v.Device, v.Input = graph.VideoSource(cam.Source), cam.Device, graph.InputFormat(cam.Input)
-		ac := agent.Camera{Name: cam.Name, Spec: graph.CaptureSpec{Video: v, Audio: c.audioSpec(), Slots: c.MaxOutputs, StallTimeout: c.CameraStall}}
+		v.Source, v.Device, v.Input = agent.VideoSource(cam.Source), cam.Device, agent.InputFormat(cam.Input)
+		ac := agent.Camera{Name: cam.Name, Spec: agent.CaptureSpec{Video: v, Audio: c.audioSpec(), StallTimeout: c.CameraStall}}
 		switch {
 		case cam.Source == "test" && c.Audio == "auto":
-			ac.Spec.Audio.Source = graph.AudioTest // the test camera gets the test tone unless told otherwise
+			ac.Spec.Audio.Source = agent.AudioTest // the test camera gets the test tone unless told otherwise
 		case c.Audio == "auto":
 			ac.AutoMic = true
 		}
@@ -548,30 +571,30 @@ func (c *Config) AgentAutoCameras() *agent.AutoCameras {
 		return nil
 	}
 	v := c.videoSpec()
-	v.Source, v.Input = graph.VideoV4L2, graph.InputAuto
+	v.Source, v.Input = agent.VideoV4L2, agent.InputAuto
 	return &agent.AutoCameras{
-		Spec:    graph.CaptureSpec{Video: v, Audio: c.audioSpec(), Slots: c.MaxOutputs, StallTimeout: c.CameraStall},
+		Spec:    agent.CaptureSpec{Video: v, Audio: c.audioSpec(), StallTimeout: c.CameraStall},
 		AutoMic: c.Audio == "auto",
 	}
 }
 
-func (c *Config) videoSpec() graph.VideoSpec {
-	return graph.VideoSpec{
+func (c *Config) videoSpec() agent.VideoSpec {
+	return agent.VideoSpec{
 		Width: c.VideoWidth, Height: c.VideoHeight, FPS: c.VideoFPS, BitrateKbps: c.VideoBitrate,
-		KeyframeSec: int(c.KeyframeInterval / time.Second), Encoder: graph.Encoder(c.VideoEncoder), Preset: c.X264Preset,
+		KeyframeSec: int(c.KeyframeInterval / time.Second), Encoder: agent.Encoder(c.VideoEncoder), Preset: c.X264Preset,
 		PreferH264: c.CameraH264,
 	}
 }
 
 // audioSpec is the configured sound; auto starts silent (the agent puts in
 // each camera's microphone).
-func (c *Config) audioSpec() graph.AudioSpec {
-	a := graph.AudioSpec{Source: graph.AudioSilence, BitrateKbps: c.AudioBitrate}
+func (c *Config) audioSpec() agent.AudioSpec {
+	a := agent.AudioSpec{Source: agent.AudioSilence, BitrateKbps: c.AudioBitrate}
 	switch {
 	case c.Audio == "test":
-		a.Source = graph.AudioTest
+		a.Source = agent.AudioTest
 	case strings.HasPrefix(c.Audio, "alsa:"):
-		a.Source, a.Device = graph.AudioALSA, strings.TrimPrefix(c.Audio, "alsa:")
+		a.Source, a.Device = agent.AudioALSA, strings.TrimPrefix(c.Audio, "alsa:")
 	}
 	return a
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/makercast/makercast/agent"
 )
 
 // setEnv clears every MAKERCAST_ variable and sets the given ones. envconfig
@@ -44,9 +46,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("audio %q, destinations %v, stall %s, h264 %v", c.Audio, c.DestinationList, c.CameraStall, c.CameraH264)
 	}
 	cams := c.AgentCameras()
-	if len(cams) != 1 || cams[0].Spec.Audio.Source != "test" || cams[0].Spec.Video.KeyframeSec != 2 || cams[0].Spec.Slots != 6 {
-		t.Errorf("agent cameras: %+v", cams)
+	if len(cams) != 1 || cams[0].Spec.Audio.Source != "test" || cams[0].Spec.Video.KeyframeSec != 2 || c.MaxOutputs != 6 {
+		t.Errorf("agent cameras: %+v, max outputs %d", cams, c.MaxOutputs)
 	}
+	// The agent gives each capture its slots (a destination's each, and the
+	// recording's).
+	cams[0].Spec.Slots = c.MaxOutputs + 1
 	if err := cams[0].Spec.Validate(); err != nil {
 		t.Errorf("default capture spec invalid: %v", err)
 	}
@@ -60,9 +65,10 @@ func TestDestinations(t *testing.T) {
 		"MAKERCAST_CAMERAS":                 "a=test,b=test",
 		"MAKERCAST_STREAM_URL":              "rtmp://a.rtmp.youtube.com/live2",
 		"MAKERCAST_STREAM_KEY_FILE":         keyFile,
-		"MAKERCAST_DESTINATIONS":            "twitch=rtmp://live.twitch.tv/app/live_1_x, club=rtmps://club.example:8443/live",
+		"MAKERCAST_DESTINATIONS":            "twitch=rtmp://live.twitch.tv/app/live_1_x, club=rtmps://club.example:8443/live, obs=srt://:9000?mode=listener, relay=srt://relay.example:7001?latency=1200",
 		"MAKERCAST_DESTINATION_CLUB_KEY":    "hall",
 		"MAKERCAST_DESTINATION_CLUB_CAMERA": "b",
+		"MAKERCAST_DESTINATION_RELAY_KEY":   "relay-passphrase",
 	})
 	c, err := Load(os.LookupEnv, "pi")
 	if err != nil {
@@ -70,12 +76,19 @@ func TestDestinations(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, d := range c.DestinationList {
-		got[d.Name] = d.Camera + " " + string(d.Target.Scheme) + " " + d.Target.Host + " " + d.Target.Application + " " + d.Target.Stream.Reveal()
+		switch o := d.Output.(type) {
+		case agent.RTMPOutput:
+			got[d.Name] = d.Camera + " " + string(o.Scheme) + " " + o.Host + " " + o.Application + " " + o.Key.Reveal()
+		case agent.SRTOutput:
+			got[d.Name] = fmt.Sprintf("%s srt %s:%d %s %s %s", d.Camera, o.Host, o.Port, o.Mode, o.Latency, o.Passphrase.Reveal())
+		}
 	}
 	want := map[string]string{
 		"main":   "a rtmp a.rtmp.youtube.com live2 file-key-1",
 		"twitch": "a rtmp live.twitch.tv app live_1_x",
 		"club":   "b rtmps club.example live hall",
+		"obs":    "a srt :9000 listener 500ms ",
+		"relay":  "a srt relay.example:7001 caller 1.2s relay-passphrase",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -112,6 +125,16 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"MAKERCAST_CAMERA_STALL_TIMEOUT": "100ms"}, "MAKERCAST_CAMERA_STALL_TIMEOUT"},
 		{map[string]string{"MAKERCAST_CAMERAS": "x=v4l2:/dev/video0:yuv"}, "MAKERCAST_CAMERAS"},
 		{map[string]string{"MAKERCAST_CAMERAS": "auto", "MAKERCAST_DESTINATIONS": "a=rtmp://x/live/k", "MAKERCAST_DESTINATION_A_CAMERA": "No Such"}, "MAKERCAST_DESTINATION_A_CAMERA"},
+		// SRT: a bad mode, query key, passphrase or port is refused naming the variable.
+		{map[string]string{"MAKERCAST_DESTINATIONS": "obs=srt://:9000?mode=server"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "obs=srt://h:9000?maxbw=0"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "obs=srt://h:99999"}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_DESTINATIONS": "obs=srt://h:9000", "MAKERCAST_DESTINATION_OBS_KEY": "live_123_secret"[:9]}, "MAKERCAST_DESTINATIONS"},
+		{map[string]string{"MAKERCAST_STREAM_URL": "srt://h:9000", "MAKERCAST_STREAM_KEY": "hunter2pass" + strings.Repeat("x", 70)}, "MAKERCAST_STREAM_URL"},
+		{map[string]string{"MAKERCAST_RECORD_SEGMENT": "1s"}, "MAKERCAST_RECORD_SEGMENT"},
+		{map[string]string{"MAKERCAST_RECORD_SEGMENT": "3s", "MAKERCAST_KEYFRAME_INTERVAL": "4s"}, "MAKERCAST_RECORD_SEGMENT"},
+		{map[string]string{"MAKERCAST_RECORD_MAX_AGE": "30s"}, "MAKERCAST_RECORD_MAX_AGE"},
+		{map[string]string{"MAKERCAST_RECORD_MAX_MB": "0"}, "MAKERCAST_RECORD_MAX_MB"},
 	}
 	for _, c := range cases {
 		env := map[string]string{"MAKERCAST_CAMERAS": "test"}

@@ -159,7 +159,7 @@ func (s *Scanner) cameras() ([]agent.DetectedCamera, error) {
 		index, _ := strconv.Atoi(readTrim(s.Root, dir+"/index"))
 		num, _ := strconv.Atoi(m[1])
 		list = append(list, found{index: index, num: num, cam: agent.DetectedCamera{
-			Source: agent.SourceV4L2, Device: "/dev/" + node, Aliases: aliases[node], Card: card, Bus: c.node.Bus,
+			Source: agent.VideoV4L2, Device: "/dev/" + node, Aliases: aliases[node], Card: card, Bus: c.node.Bus,
 		}})
 	}
 	for node := range s.cache {
@@ -195,7 +195,7 @@ func (s *Scanner) cameras() ([]agent.DetectedCamera, error) {
 		return cams[i].Device < cams[j].Device
 	})
 	if libcamera {
-		cams = append([]agent.DetectedCamera{{Source: agent.SourceLibcamera, Card: "Pi camera"}}, cams...)
+		cams = append([]agent.DetectedCamera{{Source: agent.VideoLibcamera, Card: "Pi camera"}}, cams...)
 	}
 	if len(list) == 0 && len(queryErrs) > 0 {
 		// No USB camera found, and nodes that could not be asked: say why

@@ -79,10 +79,10 @@ func TestScanPi4(t *testing.T) {
 	}
 	want := agent.Inventory{
 		Cameras: []agent.DetectedCamera{
-			{Source: agent.SourceLibcamera, Card: "Pi camera"},
-			{Source: agent.SourceV4L2, Device: "/dev/video1", Card: "HD Pro Webcam C920", Bus: "usb-0000:01:00.0-1.2",
+			{Source: agent.VideoLibcamera, Card: "Pi camera"},
+			{Source: agent.VideoV4L2, Device: "/dev/video1", Card: "HD Pro Webcam C920", Bus: "usb-0000:01:00.0-1.2",
 				Aliases: []string{"/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_8C5E-video-index0", "/dev/v4l/by-path/platform-fd500000.pcie-usb-0:1.2:1.0-video-index0"}},
-			{Source: agent.SourceV4L2, Device: "/dev/video3", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.3"},
+			{Source: agent.VideoV4L2, Device: "/dev/video3", Card: "UVC Camera (046d:0825)", Bus: "usb-0000:01:00.0-1.3"},
 		},
 		Mics: []agent.DetectedMic{
 			{Device: "plughw:CARD=C920,DEV=0", Card: "HD Pro Webcam C920", Bus: "usb-0000:01:00.0-1.2"},

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/v4l2"
 )
 
@@ -63,11 +63,11 @@ func videoNode(t *testing.T, match func(name string) bool) string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func labSpec(dev string, w, h, fps int) CaptureSpec {
+func labSpec(dev string, w, h, fps int) agent.CaptureSpec {
 	s := testSpec()
-	s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, dev, InputAuto
+	s.Video.Source, s.Video.Device, s.Video.Input = agent.VideoV4L2, dev, agent.InputAuto
 	s.Video.Width, s.Video.Height, s.Video.FPS = w, h, fps
-	s.Audio.Source = AudioSilence
+	s.Audio.Source = agent.AudioSilence
 	return s
 }
 
@@ -88,7 +88,7 @@ func TestHWLabVividCapture(t *testing.T) {
 	dev := videoNode(t, func(n string) bool { return strings.HasPrefix(n, "vivid-") && strings.HasSuffix(n, "-vid-cap") })
 	e := newEngine(t)
 	e.FirstFrameTimeout = time.Minute
-	c, err := e.OpenCapture(context.Background(), labSpec(dev, 640, 480, 30))
+	c, err := e.Open(context.Background(), labSpec(dev, 640, 480, 30))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestHWLabVividCapture(t *testing.T) {
 	if s1.Frames == s0.Frames || s1.Encoded == s0.Encoded {
 		t.Errorf("no frames flowing: %+v -> %+v", s0, s1)
 	}
-	pic, err := c.Snapshot(JPEG{Quality: 80})
+	pic, err := c.Snapshot(agent.SnapshotOptions{Quality: 80})
 	if err != nil || pic.Width != 640 || pic.Height != 480 {
 		t.Errorf("snapshot %dx%d: %v", pic.Width, pic.Height, err)
 	}
@@ -154,7 +154,7 @@ func TestHWLabLoopbackWriterDies(t *testing.T) {
 	e.FirstFrameTimeout = time.Minute
 	s := labSpec(dev, 640, 480, 15)
 	s.StallTimeout = 2 * time.Second
-	c, err := e.OpenCapture(context.Background(), s)
+	c, err := e.Open(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}

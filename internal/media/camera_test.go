@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/makercast/makercast/agent"
 	. "github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/testenv"
 	"github.com/makercast/makercast/internal/v4l2"
@@ -66,7 +67,7 @@ func TestStalledCameraEndsCapture(t *testing.T) {
 	e := newEngine(t)
 	s := testSpec()
 	s.StallTimeout = time.Second
-	c, err := e.OpenCapture(t.Context(), s)
+	c, err := e.Open(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestCloseWhileCameraBlocked(t *testing.T) {
 	e := newEngine(t)
 	s := testSpec()
 	s.StallTimeout = 0
-	c, err := e.OpenCapture(t.Context(), s)
+	c, err := e.Open(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func fakeCamera(t *testing.T, g Graph, cam *Choice) Graph {
 
 // openFakeCamera opens a V4L2 capture whose camera offers modes, with the
 // source replaced by fakeCamera.
-func openFakeCamera(t *testing.T, e *Engine, s CaptureSpec, modes []v4l2.Mode) *Capture {
+func openFakeCamera(t *testing.T, e *Engine, s agent.CaptureSpec, modes []v4l2.Mode) *Capture {
 	t.Helper()
 	e.ProbeModes = func(dev string) ([]v4l2.Mode, bool, error) {
 		if dev != s.Video.Device {
@@ -178,9 +179,9 @@ func openFakeCamera(t *testing.T, e *Engine, s CaptureSpec, modes []v4l2.Mode) *
 	return c
 }
 
-func v4l2TestSpec(w, h, fps int) CaptureSpec {
+func v4l2TestSpec(w, h, fps int) agent.CaptureSpec {
 	s := testSpec()
-	s.Video.Source, s.Video.Device, s.Video.Input = VideoV4L2, "/dev/video7", InputAuto
+	s.Video.Source, s.Video.Device, s.Video.Input = agent.VideoV4L2, "/dev/video7", agent.InputAuto
 	s.Video.Width, s.Video.Height, s.Video.FPS = w, h, fps
 	return s
 }
@@ -215,7 +216,7 @@ func TestMJPEGCameraAdaptedToOutput(t *testing.T) {
 	if camera < 13 || camera > 17 || encoded < 27 || encoded > 33 {
 		t.Errorf("camera %.1f fps, encoded %.1f fps; want about 15 and 30", camera, encoded)
 	}
-	pic, err := c.Snapshot(JPEG{Quality: 90})
+	pic, err := c.Snapshot(agent.SnapshotOptions{Quality: 90})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestRawCameraScaledAndDropped(t *testing.T) {
 	if camera < 54 || camera > 66 || encoded < 27 || encoded > 33 {
 		t.Errorf("camera %.1f fps, encoded %.1f fps; want about 60 and 30", camera, encoded)
 	}
-	pic, err := c.Snapshot(JPEG{Quality: 90})
+	pic, err := c.Snapshot(agent.SnapshotOptions{Quality: 90})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,13 +284,13 @@ func TestH264CameraPassedThrough(t *testing.T) {
 	if res.Mode != "h264 640x480@30" || res.Encoder != "camera" || res.Snapshots {
 		t.Errorf("resolved %+v", res)
 	}
-	if _, err := c.Snapshot(JPEG{Quality: 80}); !errors.Is(err, ErrNoSnapshots) {
+	if _, err := c.Snapshot(agent.SnapshotOptions{Quality: 80}); !errors.Is(err, ErrNoSnapshots) {
 		t.Errorf("snapshot of a passed-through camera: %v", err)
 	}
 	if _, encoded := rates(c, time.Second); encoded < 25 {
 		t.Errorf("%.1f frames/s out of the parser", encoded)
 	}
-	stop := runSend(t.Context(), c, target(srv, "cam"), SendHooks{})
+	stop := runSend(t.Context(), c, target(srv, "cam"), agent.OutputHooks{})
 	srv.WaitPublishing(t, "cam", 10*time.Second)
 	if v, ok := testenv.FFProbe(t, srv.URL()+"/cam").Video(); !ok || v.CodecName != "h264" || v.Width != 640 || v.Height != 480 {
 		t.Errorf("video at the server %+v (found %v), want the camera's 640x480 H.264", v, ok)
@@ -305,21 +306,21 @@ func TestOpenCaptureProbeErrors(t *testing.T) {
 	e.ProbeModes = func(string) ([]v4l2.Mode, bool, error) {
 		return nil, false, errors.New("v4l2: /dev/video7: open: no such file or directory")
 	}
-	if _, err := e.OpenCapture(t.Context(), s); err == nil || err.Error() != "media: camera modes: v4l2: /dev/video7: open: no such file or directory" {
+	if _, err := e.Open(t.Context(), s); err == nil || err.Error() != "media: camera modes: v4l2: /dev/video7: open: no such file or directory" {
 		t.Errorf("probe failure: %v", err)
 	}
 	e.ProbeModes = func(string) ([]v4l2.Mode, bool, error) {
 		return []v4l2.Mode{{Format: v4l2.MJPEG, FourCC: "MJPG", Width: 640, Height: 480, Rates: []v4l2.Rate{{Num: 15, Den: 1}}}}, true, nil
 	}
-	s.Video.Input = InputH264
-	_, err := e.OpenCapture(t.Context(), s)
+	s.Video.Input = agent.InputH264
+	_, err := e.Open(t.Context(), s)
 	if err == nil || err.Error() != "graph: /dev/video7 offers no H.264; it offers MJPEG 640x480@15" {
 		t.Errorf("impossible request: %v", err)
 	}
 	// A real device path that is not a camera goes through the ioctls.
 	e.ProbeModes = nil
-	s.Video.Device, s.Video.Input = "/dev/null", InputAuto
-	if _, err := e.OpenCapture(t.Context(), s); err == nil || !strings.Contains(err.Error(), "media: camera modes: v4l2: /dev/null: VIDIOC_QUERYCAP: inappropriate ioctl for device") {
+	s.Video.Device, s.Video.Input = "/dev/null", agent.InputAuto
+	if _, err := e.Open(t.Context(), s); err == nil || !strings.Contains(err.Error(), "media: camera modes: v4l2: /dev/null: VIDIOC_QUERYCAP: inappropriate ioctl for device") {
 		t.Errorf("/dev/null as a camera: %v", err)
 	}
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/go-gst/go-glib/glib"
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/media/graph"
 	"github.com/makercast/makercast/internal/v4l2"
 )
 
-// ErrNoSlot is returned by Send when every output slot of a capture is taken.
+// ErrNoSlot is returned by Attach when every output slot of a capture is taken.
 var ErrNoSlot = errors.New("media: no free output slot on this camera")
 
 // Engine builds and runs GStreamer pipelines.
@@ -133,6 +134,9 @@ type pipeline struct {
 	// clean removes secrets from bus message texts before they are logged
 	// or returned (a sender's stream key); set before watch.
 	clean func(string) string
+	// element, when set before watch, gets the element messages (a
+	// recording's splitmuxsink-fragment-opened/-closed) on the bus reader.
+	element func(*gst.Message)
 }
 
 func newPipeline(name string, g graph.Graph, log *slog.Logger) (*pipeline, error) {
@@ -161,8 +165,11 @@ func (p *pipeline) watch() {
 				return
 			default:
 			}
-			msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond),
-				gst.MessageError|gst.MessageEOS|gst.MessageWarning|gst.MessageLatency)
+			types := gst.MessageError | gst.MessageEOS | gst.MessageWarning | gst.MessageLatency
+			if p.element != nil {
+				types |= gst.MessageElement
+			}
+			msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), types)
 			if msg == nil {
 				continue
 			}
@@ -178,6 +185,8 @@ func (p *pipeline) watch() {
 				p.log.Warn("pipeline warning", "element", msg.Source(), "warning", p.clean(w.Error()))
 			case gst.MessageLatency:
 				p.pipe.RecalculateLatency()
+			case gst.MessageElement:
+				p.element(msg)
 			}
 		}
 	}()
@@ -200,7 +209,7 @@ func (p *pipeline) close() {
 // Capture is one running camera: sources, encoders and output slots.
 type Capture struct {
 	p        *pipeline
-	resolved graph.Resolved
+	resolved agent.Resolved
 	log      *slog.Logger
 	engine   *Engine
 
@@ -217,12 +226,23 @@ type Capture struct {
 	wg    sync.WaitGroup
 }
 
-// OpenCapture builds and starts a capture pipeline. It returns as soon as
-// the pipeline is playing, so outputs can attach (and connect to their
+var _ agent.Media = (*Engine)(nil)
+
+// OpenCapture is Open for the agent (agent.Media).
+func (e *Engine) OpenCapture(ctx context.Context, spec agent.CaptureSpec) (agent.Capture, error) {
+	c, err := e.Open(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Open builds and starts a capture pipeline. It returns as soon as the
+// pipeline is playing, so outputs can attach (and connect to their
 // servers) while the camera and encoder warm up; Ready is closed at the
 // first encoded frame. A capture that fails to produce one within
 // FirstFrameTimeout ends with an error (see Done and Err).
-func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capture, error) {
+func (e *Engine) Open(ctx context.Context, spec agent.CaptureSpec) (*Capture, error) {
 	g, res, cam, err := e.captureGraph(spec)
 	if err != nil {
 		return nil, err
@@ -232,11 +252,11 @@ func (e *Engine) OpenCapture(ctx context.Context, spec graph.CaptureSpec) (*Capt
 
 // captureGraph builds the capture graph of spec; for a V4L2 camera it first
 // asks the device for its modes and picks one (cam).
-func (e *Engine) captureGraph(spec graph.CaptureSpec) (g graph.Graph, res graph.Resolved, cam *graph.Choice, err error) {
+func (e *Engine) captureGraph(spec agent.CaptureSpec) (g graph.Graph, res agent.Resolved, cam *graph.Choice, err error) {
 	if err := spec.Validate(); err != nil {
 		return g, res, nil, err
 	}
-	if spec.Video.Source == graph.VideoV4L2 {
+	if spec.Video.Source == agent.VideoV4L2 {
 		probe := e.ProbeModes
 		if probe == nil {
 			probe = ProbeV4L2
@@ -257,7 +277,7 @@ func (e *Engine) captureGraph(spec graph.CaptureSpec) (g graph.Graph, res graph.
 }
 
 // start runs a built capture graph.
-func (e *Engine) start(spec graph.CaptureSpec, g graph.Graph, res graph.Resolved, cam *graph.Choice) (*Capture, error) {
+func (e *Engine) start(spec agent.CaptureSpec, g graph.Graph, res agent.Resolved, cam *graph.Choice) (*Capture, error) {
 	log := e.log.With("encoder", res.Encoder, "mode", res.Mode)
 	p, err := newPipeline("capture", g, log)
 	if err != nil {
@@ -294,7 +314,7 @@ func (e *Engine) start(spec graph.CaptureSpec, g graph.Graph, res graph.Resolved
 // capture fails: the configured StallTimeout, but never less than three
 // of the camera's frame intervals (a 1 fps camera is not stalled after
 // half a second). 0: no watchdog.
-func stallAfter(spec graph.CaptureSpec, cam *graph.Choice) time.Duration {
+func stallAfter(spec agent.CaptureSpec, cam *graph.Choice) time.Duration {
 	if spec.StallTimeout <= 0 {
 		return 0
 	}
@@ -371,7 +391,7 @@ func (c *Capture) finish(err error) {
 }
 
 // Resolved tells which encoders the capture uses.
-func (c *Capture) Resolved() graph.Resolved { return c.resolved }
+func (c *Capture) Resolved() agent.Resolved { return c.resolved }
 
 // Done is closed when the capture has failed or been closed.
 func (c *Capture) Done() <-chan struct{} { return c.done }
@@ -407,161 +427,6 @@ func (c *Capture) releaseSlot(i int) {
 	c.mu.Lock()
 	c.free = append(c.free, i)
 	c.mu.Unlock()
-}
-
-// liveThreshold: the RTMP handshake and connect/publish commands take
-// about 3.5 kB; past this many bytes written, media is flowing.
-const liveThreshold = 16 * 1024
-
-// Send attaches a new sender for target to a free slot and runs it until
-// ctx is done (returns nil), or the sender or the capture fails (returns the
-// error). The returned error never contains the stream key or password.
-func (c *Capture) Send(ctx context.Context, t graph.Target, hooks graph.SendHooks) error {
-	slot, err := c.takeSlot()
-	if err != nil {
-		return err
-	}
-	defer c.releaseSlot(slot)
-	clean := func(s string) string {
-		for _, secret := range []string{t.Stream.Reveal(), t.Password.Reveal()} {
-			if secret != "" {
-				s = redactWord(s, secret)
-			}
-		}
-		return s
-	}
-	redact := func(err error) error { return errors.New(clean(err.Error())) }
-
-	p, err := newPipeline("sender", graph.SenderGraph(t), c.log)
-	if err != nil {
-		return redact(err)
-	}
-	p.clean = clean
-	vsrc, asrc, sink := p.els["vsrc"], p.els["asrc"], p.els["sink"]
-	vps, aps := c.p.els[graph.SlotVideo(slot)], c.p.els[graph.SlotAudio(slot)]
-	defer func() {
-		p.close()
-		_ = setObjectProp(vsrc, "proxysink", nil)
-		_ = setObjectProp(asrc, "proxysink", nil)
-	}()
-	// proxysrc's own queue (its only child) is the slot's buffer: leaky, so
-	// a slow or dead server drops this sender's oldest frames and never
-	// blocks the capture's tee.
-	for i, src := range []*gst.Element{vsrc, asrc} {
-		kids, err := gst.ToGstBin(src).GetElements()
-		if err != nil || len(kids) == 0 {
-			return fmt.Errorf("media: proxysrc has no queue: %v", err)
-		}
-		for _, q := range kids {
-			if q.GetFactory().GetName() == "queue" {
-				q.SetArg("leaky", "downstream")
-				q.SetArg("max-size-buffers", fmt.Sprint(graph.SlotQueueBuffers[i]))
-				q.SetArg("max-size-bytes", "0")
-				q.SetArg("max-size-time", "0")
-			}
-		}
-	}
-	if err := setObjectProp(vsrc, "proxysink", vps); err != nil {
-		return err
-	}
-	if err := setObjectProp(asrc, "proxysink", aps); err != nil {
-		return err
-	}
-	// A reused proxysink copies caps/segment only once; a sticky event that
-	// fails to reach the (still NULL) proxysrc makes it copy them again with
-	// the next buffer.
-	for _, ps := range []*gst.Element{vps, aps} {
-		ps.GetStaticPad("sink").SendEvent(gst.NewCustomEvent(gst.EventTypeCustomDownstreamSticky, gst.NewStructure("makercast-reattach")))
-	}
-	// Both pipelines run on the capture's clock and base time, so timestamps
-	// (and A/V sync) carry over unchanged.
-	p.pipe.ForceClock(c.p.pipe.GetPipelineClock())
-	p.pipe.SetBaseTime(c.p.pipe.GetBaseTime())
-	p.pipe.SetStartTime(gst.ClockTimeNone)
-	// Start the destination on a keyframe: drop delta frames until one comes.
-	vsrc.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-		if buf := info.GetBuffer(); buf != nil && buf.HasFlags(gst.BufferFlagDeltaUnit) {
-			return gst.PadProbeDrop
-		}
-		return gst.PadProbeRemove
-	})
-	p.watch()
-	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
-		return redact(fmt.Errorf("media: start sender: %w", err))
-	}
-	// Ask the encoder for a keyframe now instead of waiting up to a GOP.
-	vps.SendEvent(gst.NewCustomEvent(gst.EventTypeCustomUpstream, gst.NewStructureFromString(
-		"GstForceKeyUnit, running-time=(guint64)18446744073709551615, all-headers=(boolean)true, count=(uint)0")))
-
-	var (
-		last      uint64
-		lastMove  = time.Now()
-		live      bool
-		pollEvery = 50 * time.Millisecond
-	)
-	ticker := time.NewTicker(pollEvery)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			// End cleanly: EOS makes rtmp2sink send FCUnpublish and
-			// deleteStream, so the platform ends the broadcast at once
-			// instead of waiting for a timeout.
-			if live {
-				p.pipe.SendEvent(gst.NewEOSEvent())
-				select {
-				case <-p.errc:
-				case <-time.After(time.Second):
-				}
-			}
-			return nil
-		case <-c.done:
-			return errors.New("media: capture stopped")
-		case err := <-p.errc:
-			return redact(fmt.Errorf("media: sender: %w", err))
-		case now := <-ticker.C:
-			total := outBytes(sink)
-			if total != last {
-				last, lastMove = total, now
-				if hooks.Bytes != nil {
-					hooks.Bytes(total)
-				}
-			}
-			if !live && total > liveThreshold {
-				live = true
-				if hooks.Live != nil {
-					hooks.Live()
-				}
-				ticker.Reset(500 * time.Millisecond)
-			}
-			if c.engine.StallTimeout > 0 && now.Sub(lastMove) > c.engine.StallTimeout {
-				return fmt.Errorf("media: sender stalled: nothing written for %s", c.engine.StallTimeout.Round(time.Second))
-			}
-		}
-	}
-}
-
-// outBytes reads rtmp2sink's running count of bytes written.
-func outBytes(sink *gst.Element) uint64 {
-	v, err := sink.GetProperty("stats")
-	if err != nil {
-		return 0
-	}
-	st, ok := v.(*gst.Structure)
-	if !ok || st == nil {
-		return 0
-	}
-	n, err := st.GetValue("out-bytes-total")
-	if err != nil {
-		return 0
-	}
-	switch x := n.(type) {
-	case uint64:
-		return x
-	case int64:
-		return uint64(x)
-	}
-	return 0
 }
 
 // redactWord masks every occurrence of secret in s that stands as a word of

@@ -14,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	. "github.com/makercast/makercast/internal/media/graph"
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/secret"
 	"github.com/makercast/makercast/internal/testenv"
 )
 
-func testSpec() CaptureSpec {
-	return CaptureSpec{
-		Video: VideoSpec{Source: VideoTest, Width: 640, Height: 360, FPS: 30, BitrateKbps: 800, KeyframeSec: 2, Encoder: EncoderX264, Preset: "ultrafast"},
-		Audio: AudioSpec{Source: AudioTest, BitrateKbps: 128},
+func testSpec() agent.CaptureSpec {
+	return agent.CaptureSpec{
+		Video: agent.VideoSpec{Source: agent.VideoTest, Width: 640, Height: 360, FPS: 30, BitrateKbps: 800, KeyframeSec: 2, Encoder: agent.EncoderX264, Preset: "ultrafast"},
+		Audio: agent.AudioSpec{Source: agent.AudioTest, BitrateKbps: 128},
 		Slots: 3,
 		// The production default: every test runs under the stall watchdog.
 		StallTimeout: 2 * time.Second,
@@ -35,15 +35,15 @@ func newEngine(t *testing.T) *Engine {
 	return NewEngine(log)
 }
 
-func target(srv *testenv.RTMPServer, key string) Target {
-	return Target{Scheme: RTMP, Host: "127.0.0.1", Port: srv.Port, Application: "live", Stream: secret.Secret(key)}
+func target(srv *testenv.RTMPServer, key string) agent.RTMPOutput {
+	return agent.RTMPOutput{Scheme: agent.RTMP, Host: "127.0.0.1", Port: srv.Port, Application: "live", Key: secret.Secret(key)}
 }
 
 // runSend runs Send in a goroutine and returns a stop function that waits.
-func runSend(ctx context.Context, c *Capture, tg Target, hooks SendHooks) (stop func() error) {
+func runSend(ctx context.Context, c *Capture, tg agent.RTMPOutput, hooks agent.OutputHooks) (stop func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- c.Send(ctx, tg, hooks) }()
+	go func() { errc <- c.Attach(ctx, tg, hooks) }()
 	return func() error { cancel(); return <-errc }
 }
 
@@ -53,7 +53,7 @@ func TestCaptureSendsPlayableStream(t *testing.T) {
 	ctx := context.Background()
 	c := openCapture(t, e, testSpec())
 	var live atomic.Bool
-	stop := runSend(ctx, c, target(srv, "k1"), SendHooks{Live: func() { live.Store(true) }})
+	stop := runSend(ctx, c, target(srv, "k1"), agent.OutputHooks{Live: func(now bool, _ string) { live.Store(now) }})
 	srv.WaitPublishing(t, "k1", 10*time.Second)
 	pr := testenv.FFProbe(t, srv.URL()+"/k1")
 	v, ok := pr.Video()
@@ -84,13 +84,13 @@ func TestOneDeadDestinationDoesNotDisturbTheOther(t *testing.T) {
 	e := newEngine(t)
 	ctx := context.Background()
 	c := openCapture(t, e, testSpec())
-	stop := runSend(ctx, c, target(srv, "good"), SendHooks{})
+	stop := runSend(ctx, c, target(srv, "good"), agent.OutputHooks{})
 	defer stop()
 	srv.WaitPublishing(t, "good", 10*time.Second)
 
-	dead := Target{Scheme: RTMP, Host: "127.0.0.1", Port: testenv.FreePort(t), Application: "live", Stream: "secretkey123"}
+	dead := agent.RTMPOutput{Scheme: agent.RTMP, Host: "127.0.0.1", Port: testenv.FreePort(t), Application: "live", Key: "secretkey123"}
 	for i := 0; i < 3; i++ {
-		err := c.Send(ctx, dead, SendHooks{})
+		err := c.Attach(ctx, dead, agent.OutputHooks{})
 		if err == nil {
 			t.Fatal("Send to a closed port returned nil")
 		}
@@ -118,7 +118,7 @@ func TestReattachOnSameSlotPlays(t *testing.T) {
 	c := openCapture(t, e, spec)
 	for i := 0; i < 3; i++ {
 		key := fmt.Sprintf("re%d", i)
-		stop := runSend(ctx, c, target(srv, key), SendHooks{})
+		stop := runSend(ctx, c, target(srv, key), agent.OutputHooks{})
 		srv.WaitPublishing(t, key, 10*time.Second)
 		pr := testenv.FFProbe(t, srv.URL()+"/"+key)
 		if v, ok := pr.Video(); !ok || v.Width != 640 {
@@ -129,10 +129,10 @@ func TestReattachOnSameSlotPlays(t *testing.T) {
 		}
 	}
 	// The only slot is free again; a second concurrent sender gets ErrNoSlot.
-	stop := runSend(ctx, c, target(srv, "x"), SendHooks{})
+	stop := runSend(ctx, c, target(srv, "x"), agent.OutputHooks{})
 	defer stop()
 	srv.WaitPublishing(t, "x", 10*time.Second)
-	if err := c.Send(ctx, target(srv, "y"), SendHooks{}); !errors.Is(err, ErrNoSlot) {
+	if err := c.Attach(ctx, target(srv, "y"), agent.OutputHooks{}); !errors.Is(err, ErrNoSlot) {
 		t.Fatalf("second sender on a full capture: %v, want ErrNoSlot", err)
 	}
 }
@@ -142,11 +142,11 @@ func TestSnapshotWhileStreaming(t *testing.T) {
 	e := newEngine(t)
 	ctx := context.Background()
 	c := openCapture(t, e, testSpec())
-	stop := runSend(ctx, c, target(srv, "snap"), SendHooks{})
+	stop := runSend(ctx, c, target(srv, "snap"), agent.OutputHooks{})
 	defer stop()
 	srv.WaitPublishing(t, "snap", 10*time.Second)
 	before, _ := srv.Stats()
-	for _, o := range []JPEG{{Quality: 85}, {Width: 320, Quality: 50}, {Width: 160, Height: 160, Quality: 90}} {
+	for _, o := range []agent.SnapshotOptions{{Quality: 85}, {Width: 320, Quality: 50}, {Width: 160, Height: 160, Quality: 90}} {
 		pic, err := c.Snapshot(o)
 		if err != nil {
 			t.Fatal(err)
@@ -155,12 +155,12 @@ func TestSnapshotWhileStreaming(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: not a JPEG: %v", o, err)
 		}
-		want := map[JPEG][2]int{{Quality: 85}: {640, 360}, {Width: 320, Quality: 50}: {320, 180}, {Width: 160, Height: 160, Quality: 90}: {160, 160}}[o]
+		want := map[agent.SnapshotOptions][2]int{{Quality: 85}: {640, 360}, {Width: 320, Quality: 50}: {320, 180}, {Width: 160, Height: 160, Quality: 90}: {160, 160}}[o]
 		if b := img.Bounds(); b.Dx() != want[0] || b.Dy() != want[1] || pic.Width != want[0] {
 			t.Errorf("%+v: %dx%d (reported %dx%d), want %v", o, b.Dx(), b.Dy(), pic.Width, pic.Height, want)
 		}
 	}
-	if _, err := c.Snapshot(JPEG{Width: 99999, Quality: 85}); err == nil {
+	if _, err := c.Snapshot(agent.SnapshotOptions{Width: 99999, Quality: 85}); err == nil {
 		t.Error("absurd width accepted")
 	}
 	time.Sleep(time.Second)
@@ -172,14 +172,14 @@ func TestSnapshotWhileStreaming(t *testing.T) {
 
 func TestAssembleTimelapse(t *testing.T) {
 	e := newEngine(t)
-	c, err := e.OpenCapture(context.Background(), testSpec())
+	c, err := e.Open(context.Background(), testSpec())
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	const n = 12
 	for i := 0; i < n; i++ {
-		pic, err := c.Snapshot(JPEG{Quality: 80})
+		pic, err := c.Snapshot(agent.SnapshotOptions{Quality: 80})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,9 +242,9 @@ func TestDroppedFramesAreCounted(t *testing.T) {
 }
 
 // openCapture opens a capture that is closed when the test ends.
-func openCapture(t *testing.T, e *Engine, spec CaptureSpec) *Capture {
+func openCapture(t *testing.T, e *Engine, spec agent.CaptureSpec) *Capture {
 	t.Helper()
-	c, err := e.OpenCapture(context.Background(), spec)
+	c, err := e.Open(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}

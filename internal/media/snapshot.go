@@ -10,6 +10,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
 
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/media/graph"
 )
 
@@ -35,30 +36,30 @@ type snapshotter struct {
 // Snapshot encodes the newest raw frame of the running capture (waiting at
 // most for the next frame when the last one was already taken). It never
 // touches the encoder or the outputs.
-func (c *Capture) Snapshot(opts graph.JPEG) (graph.Picture, error) {
+func (c *Capture) Snapshot(opts agent.SnapshotOptions) (agent.Picture, error) {
 	if err := opts.Validate(); err != nil {
-		return graph.Picture{}, err
+		return agent.Picture{}, err
 	}
 	if !c.resolved.Snapshots {
-		return graph.Picture{}, ErrNoSnapshots
+		return agent.Picture{}, ErrNoSnapshots
 	}
 	c.snap.mu.Lock()
 	defer c.snap.mu.Unlock()
 	select {
 	case <-c.done:
-		return graph.Picture{}, errors.New("media: capture stopped")
+		return agent.Picture{}, errors.New("media: capture stopped")
 	default:
 	}
 	sink := app.SinkFromElement(c.p.els[graph.SnapshotSink])
 	sample := sink.TryPullSample(gst.ClockTime(2 * time.Second))
 	if sample == nil {
-		return graph.Picture{}, errors.New("media: no frame from the camera within 2 s")
+		return agent.Picture{}, errors.New("media: no frame from the camera within 2 s")
 	}
 	taken := time.Now()
 	if c.snap.enc == nil {
 		enc, err := newJPEGEncoder(c.log)
 		if err != nil {
-			return graph.Picture{}, err
+			return agent.Picture{}, err
 		}
 		c.snap.enc = enc
 	}
@@ -66,7 +67,7 @@ func (c *Capture) Snapshot(opts graph.JPEG) (graph.Picture, error) {
 	srcCaps := sample.GetCaps()
 	w, h := capsSize(srcCaps)
 	if w == 0 || h == 0 {
-		return graph.Picture{}, errors.New("media: frame without a size")
+		return agent.Picture{}, errors.New("media: frame without a size")
 	}
 	ow, oh := outputSize(w, h, opts.Width, opts.Height)
 	e.size.SetArg("caps", fmt.Sprintf("video/x-raw,width=%d,height=%d", ow, oh))
@@ -77,19 +78,19 @@ func (c *Capture) Snapshot(opts graph.JPEG) (graph.Picture, error) {
 	}
 	e.src.SetCaps(srcCaps)
 	if r := e.src.PushSample(sample); r != gst.FlowOK {
-		return graph.Picture{}, fmt.Errorf("media: jpeg encoder refused the frame: %s", r)
+		return agent.Picture{}, fmt.Errorf("media: jpeg encoder refused the frame: %s", r)
 	}
 	out := e.out.TryPullSample(gst.ClockTime(2 * time.Second))
 	if out == nil {
 		select {
 		case err := <-e.p.errc:
-			return graph.Picture{}, fmt.Errorf("media: jpeg encoder: %w", err)
+			return agent.Picture{}, fmt.Errorf("media: jpeg encoder: %w", err)
 		default:
 		}
-		return graph.Picture{}, errors.New("media: jpeg encoder gave nothing within 2 s")
+		return agent.Picture{}, errors.New("media: jpeg encoder gave nothing within 2 s")
 	}
 	buf := out.GetBuffer()
-	return graph.Picture{JPEG: append([]byte(nil), buf.Bytes()...), Width: ow, Height: oh, Taken: taken}, nil
+	return agent.Picture{JPEG: append([]byte(nil), buf.Bytes()...), Width: ow, Height: oh, Taken: taken}, nil
 }
 
 func newJPEGEncoder(log *slog.Logger) (*jpegEncoder, error) {

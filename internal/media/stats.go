@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/media/graph"
 )
 
@@ -52,8 +53,8 @@ func (c *Capture) cameraFrames() uint64 {
 
 // Stats returns the capture's counters. Frames are the camera's (see
 // cameraFrames); Encoded differs from them when the rate is adapted.
-func (c *Capture) Stats() graph.CaptureStats {
-	s := graph.CaptureStats{Encoded: c.count.encoded.Load(), Dropped: c.count.dropped.Load()}
+func (c *Capture) Stats() agent.CaptureStats {
+	s := agent.CaptureStats{Encoded: c.count.encoded.Load(), Dropped: c.count.dropped.Load()}
 	s.Frames = c.cameraFrames()
 	if q := c.p.els["encq"]; q != nil {
 		if v, err := q.GetProperty("current-level-buffers"); err == nil {

@@ -22,12 +22,19 @@ type Store struct {
 	Dir      string
 	MaxBytes int64
 
+	// Skip are top-level directories the budget does not count (the
+	// recordings, which have a retention of their own).
+	Skip []string
+
 	mu   sync.Mutex
 	used int64 // -1 until first measured
 }
 
 // New returns a store over dir; the directory is created on first write.
-func New(dir string, maxBytes int64) *Store { return &Store{Dir: dir, MaxBytes: maxBytes, used: -1} }
+// The top-level directories in skip are not counted in its budget.
+func New(dir string, maxBytes int64, skip ...string) *Store {
+	return &Store{Dir: dir, MaxBytes: maxBytes, Skip: skip, used: -1}
+}
 
 // Path joins rel onto the directory; rel must stay inside it.
 func (s *Store) Path(rel string) (string, error) {
@@ -50,12 +57,19 @@ func (s *Store) usedLocked() (int64, error) {
 		return s.used, nil
 	}
 	var n int64
-	err := filepath.WalkDir(s.Dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			return err
+		}
+		if d.IsDir() && filepath.Dir(path) == filepath.Clean(s.Dir) {
+			for _, skip := range s.Skip {
+				if d.Name() == skip {
+					return filepath.SkipDir
+				}
+			}
 		}
 		if d.Type().IsRegular() {
 			if info, err := d.Info(); err == nil {

@@ -96,16 +96,23 @@ func (e Elem) launch() string {
 	return s
 }
 
-func el(factory, name string, props ...Prop) Elem {
+// El is one element to create (each output kind's sender graph is built
+// with it in its own file of internal/media).
+func El(factory, name string, props ...Prop) Elem {
 	return Elem{Factory: factory, Name: name, Props: props}
 }
 
-func p(name string, v any) Prop {
+// P is a property assignment; v is a bool, int, int64, uint64 or string.
+func P(name string, v any) Prop {
 	switch x := v.(type) {
 	case bool:
 		return Prop{name, strconv.FormatBool(x)}
 	case int:
 		return Prop{name, strconv.Itoa(x)}
+	case int64:
+		return Prop{name, strconv.FormatInt(x, 10)}
+	case uint64:
+		return Prop{name, strconv.FormatUint(x, 10)}
 	case string:
 		return Prop{name, x}
 	default:
@@ -113,6 +120,7 @@ func p(name string, v any) Prop {
 	}
 }
 
-func caps(name string, s string) Elem {
-	return el("capsfilter", name, p("caps", s))
+// Caps is a capsfilter.
+func Caps(name string, s string) Elem {
+	return El("capsfilter", name, P("caps", s))
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/v4l2"
 )
 
@@ -136,18 +137,5 @@ func TestValidateRejectsUnsafeValues(t *testing.T) {
 		if _, _, err := CaptureGraph(s, nil, have()); err == nil {
 			t.Errorf("case %d accepted: %+v", i, s)
 		}
-	}
-}
-
-func TestSenderGraphKeepsTargetInTypedProperties(t *testing.T) {
-	g := SenderGraph(Target{Scheme: RTMPS, Host: "live-api-s.facebook.com", Port: 443, Application: "rtmp", Stream: "FB-1?a=b&c=d"})
-	if prop(t, g, "sink", "scheme") != "rtmps" || prop(t, g, "sink", "port") != "443" || prop(t, g, "sink", "stream") != "FB-1?a=b&c=d" {
-		t.Errorf("sink %s", g)
-	}
-	if g.Chains[1].To != "mux.video" || g.Chains[2].To != "mux.audio" {
-		t.Errorf("sender not linked to the muxer's pads: %+v", g.Chains)
-	}
-	if _, ok := g.Find("sink"); !ok || strings.Contains(prop(t, g, "sink", "host"), "/") {
-		t.Error("host")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/makercast/makercast/agent"
 	"github.com/makercast/makercast/internal/v4l2"
 )
 
@@ -79,7 +80,7 @@ const USB2RawPixelRate = 640 * 480 * 30
 // the camera sits on USB).
 //
 // The input format narrows the candidates: raw, mjpeg or h264 require that
-// format. InputAuto takes raw and MJPEG modes, or the camera's H.264 when
+// format. agent.InputAuto takes raw and MJPEG modes, or the camera's H.264 when
 // v.PreferH264 is set and the camera has it (or when the camera has
 // nothing else).
 //
@@ -104,7 +105,7 @@ const USB2RawPixelRate = 640 * 480 * 30
 // scales (keeping the aspect ratio, with black borders) and duplicates or
 // drops frames to reach it. When no mode fits the request at all, the
 // error names what the camera offers.
-func ChooseMode(offered []v4l2.Mode, v VideoSpec, usb bool) (Choice, error) {
+func ChooseMode(offered []v4l2.Mode, v agent.VideoSpec, usb bool) (Choice, error) {
 	if v.Width <= 0 || v.Height <= 0 || v.FPS <= 0 {
 		return Choice{}, fmt.Errorf("graph: output %dx%d@%d is not a video size", v.Width, v.Height, v.FPS)
 	}
@@ -130,12 +131,12 @@ func ChooseMode(offered []v4l2.Mode, v VideoSpec, usb bool) (Choice, error) {
 	}
 	var pool []Choice
 	switch v.Input {
-	case InputRaw, InputMJPEG, InputH264:
+	case agent.InputRaw, agent.InputMJPEG, agent.InputH264:
 		f := v4l2.Format(v.Input)
 		if pool = byFormat[f]; len(pool) == 0 {
 			return Choice{}, fmt.Errorf("graph: %s offers no %s; it offers %s", v.Device, formatName(f), describe(offered))
 		}
-	case InputAuto:
+	case agent.InputAuto:
 		pool = append(append(pool, byFormat[v4l2.Raw]...), byFormat[v4l2.MJPEG]...)
 		if h := byFormat[v4l2.H264]; len(h) > 0 && (v.PreferH264 || len(pool) == 0) {
 			pool = h
@@ -176,7 +177,7 @@ func tier(r v4l2.Rate, fps int) int {
 }
 
 // better reports whether a ranks above b (see ChooseMode).
-func better(a, b Choice, v VideoSpec, usb bool) bool {
+func better(a, b Choice, v agent.VideoSpec, usb bool) bool {
 	ta, tb := tier(a.Rate, v.FPS), tier(b.Rate, v.FPS)
 	if ta != tb {
 		return ta > tb
@@ -237,15 +238,15 @@ func fasterBetter(a, b Choice, t int) bool {
 	return a.Rate.Cmp(b.Rate) > 0
 }
 
-func covers(c Choice, v VideoSpec) bool { return c.Width >= v.Width && c.Height >= v.Height }
+func covers(c Choice, v agent.VideoSpec) bool { return c.Width >= v.Width && c.Height >= v.Height }
 
 // fill is min(w/W, h/H) scaled to an integer (parts per 10^6): how much of
 // the output the camera's picture fills before upscaling.
-func fill(c Choice, v VideoSpec) int64 {
+func fill(c Choice, v agent.VideoSpec) int64 {
 	return min(int64(c.Width)*1_000_000/int64(v.Width), int64(c.Height)*1_000_000/int64(v.Height))
 }
 
-func sizeDistance(c Choice, v VideoSpec) int {
+func sizeDistance(c Choice, v agent.VideoSpec) int {
 	return abs(c.Width-v.Width) + abs(c.Height-v.Height)
 }
 
@@ -257,7 +258,7 @@ func abs(x int) int {
 }
 
 // heavy reports a raw mode above what USB 2 sustains (see USB2RawPixelRate).
-func heavy(c Choice, v VideoSpec) bool {
+func heavy(c Choice, v agent.VideoSpec) bool {
 	if c.Format != v4l2.Raw {
 		return false
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	. "github.com/makercast/makercast/agent"
 	"strings"
 	"testing"
 

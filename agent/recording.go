@@ -182,6 +182,7 @@ func (a *Agent) segmentChanged(ev segmentChanged) {
 		// A recording switched off still closes its last file: announce it.
 		if ev.seg.Closed && c != nil {
 			a.segmentEvent(c.cfg.Name, ev.seg)
+			a.runRetention()
 		}
 		return
 	}

@@ -208,7 +208,7 @@ func entities(m Model) []entity {
 	out = append(out, b.health()...)
 	for _, c := range cams {
 		out = append(out, b.cameraStream(c), b.cameraCapture(c), b.cameraImage(c), b.snapshotButton(c),
-			b.timelapseSwitch(c), b.timelapseFrames(c))
+			b.timelapseSwitch(c), b.timelapseFrames(c), b.recordingSwitch(c))
 		out = append(out, b.cameraStats(c)...)
 	}
 	for _, d := range dests {
@@ -316,6 +316,22 @@ func (b builder) timelapseFrames(c Camera) entity {
 	e.config["value_template"] = jsonField("frames")
 	e.config["state_class"] = "measurement"
 	e.config["icon"] = "mdi:filmstrip"
+	return e
+}
+
+// recordingSwitch starts and stops the camera's local recording; its JSON
+// state (status, file, duration, bytes, segments, last_error) is the
+// attributes.
+func (b builder) recordingSwitch(c Camera) entity {
+	e := b.entity("switch", c.Name, "recording", c.Name+" recording")
+	e.config["command_topic"] = b.topics.CameraRecordingSet(c.Name)
+	e.config["state_topic"] = b.topics.CameraRecording(c.Name)
+	e.config["value_template"] = jsonField("state")
+	e.config["payload_on"] = "ON"
+	e.config["payload_off"] = "OFF"
+	e.config["optimistic"] = false
+	e.config["icon"] = "mdi:record-rec"
+	e.config["json_attributes_topic"] = b.topics.CameraRecording(c.Name)
 	return e
 }
 

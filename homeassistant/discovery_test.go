@@ -101,7 +101,7 @@ func TestDiscoveryPassesCheck(t *testing.T) {
 			if m.Fleet {
 				fleet = 4 // update entity; restart, reboot and identify buttons
 			}
-			if want := 12 + 9*len(m.Cameras) + 4*len(m.Destinations) + fleet; len(msgs) != want {
+			if want := 12 + 10*len(m.Cameras) + 4*len(m.Destinations) + fleet; len(msgs) != want {
 				t.Errorf("%s: %d messages, want %d", name, len(msgs), want)
 			}
 			for _, msg := range msgs {
@@ -156,6 +156,8 @@ func TestDiscoveryEntities(t *testing.T) {
 			"switch.makercast_pi1_test_timelapse", "makercast/pi1/camera/test/timelapse", "makercast/pi1/camera/test/timelapse/set"},
 		{"homeassistant/sensor/makercast_pi1/test_timelapse_frames/config", "test timelapse frames", "makercast_pi1_test_timelapse_frames",
 			"sensor.makercast_pi1_test_timelapse_frames", "makercast/pi1/camera/test/timelapse", ""},
+		{"homeassistant/switch/makercast_pi1/test_recording/config", "test recording", "makercast_pi1_test_recording",
+			"switch.makercast_pi1_test_recording", "makercast/pi1/camera/test/recording", "makercast/pi1/camera/test/recording/set"},
 		{"homeassistant/sensor/makercast_pi1/test_capture_fps/config", "test capture fps", "makercast_pi1_test_capture_fps",
 			"sensor.makercast_pi1_test_capture_fps", "makercast/pi1/camera/test/stats", ""},
 		{"homeassistant/sensor/makercast_pi1/test_encoder_fps/config", "test encoder fps", "makercast_pi1_test_encoder_fps",

@@ -87,8 +87,8 @@ func TestHomeAssistantUsesOnlyDiscoveredTopics(t *testing.T) {
 		"MAKERCAST_DESTINATIONS":           fmt.Sprintf("backup=%s", r.rtmp.URL()),
 		"MAKERCAST_DESTINATION_BACKUP_KEY": "backupkey",
 	}))
-	// 12 health entities + 1 camera × 9 + 2 destinations × 4.
-	cfgs := haConfigs(t, ha, 29)
+	// 12 health entities + 1 camera × 10 + 2 destinations × 4.
+	cfgs := haConfigs(t, ha, 30)
 	sw := byUniqueID(t, cfgs, "makercast_pi1_test_stream")
 	live := byUniqueID(t, cfgs, "makercast_pi1_backup_live")
 	state := byUniqueID(t, cfgs, "makercast_pi1_backup_state")
@@ -115,6 +115,16 @@ func TestHomeAssistantUsesOnlyDiscoveredTopics(t *testing.T) {
 	ent.WaitFrom(mark, sw["state_topic"].(string), testenv.Equals(sw["payload_off"].(string)), 5*time.Second)
 	r.rtmp.WaitGone(t, "s3cretKEY-42", 5*time.Second)
 
+	// The recording switch, the same way.
+	rec := byUniqueID(t, cfgs, "makercast_pi1_test_recording")
+	mark = ent.Len()
+	ent.Publish(rec["command_topic"].(string), []byte(rec["payload_on"].(string)), false)
+	ent.WaitFrom(mark, rec["state_topic"].(string), func(p string) bool {
+		return haState(rec, p) == rec["payload_on"] && strings.Contains(p, `"status":"recording"`)
+	}, 10*time.Second)
+	ent.Publish(rec["command_topic"].(string), []byte(rec["payload_off"].(string)), false)
+	ent.WaitFrom(mark, rec["state_topic"].(string), func(p string) bool { return haState(rec, p) == rec["payload_off"] }, 5*time.Second)
+
 	// HA restarts: on its birth message the configs come again.
 	mark = ha.Len()
 	ha.Publish("homeassistant/status", []byte("online"), false)
@@ -129,20 +139,20 @@ func TestHomeAssistantEntitiesFollowTheConfiguration(t *testing.T) {
 		"MAKERCAST_DESTINATION_BACKUP_KEY": "backupkey",
 	})
 	a := startAgent(t, env)
-	haConfigs(t, ha, 29)
+	haConfigs(t, ha, 30)
 
 	// A destination added over MQTT appears, and goes when removed.
 	r.w.Publish(r.base+"/request/add_destination", []byte(`{"name":"extra","url":"`+r.rtmp.URL()+`","key":"k2"}`), false)
-	haConfigs(t, ha, 33)
+	haConfigs(t, ha, 34)
 	r.w.Publish(r.base+"/request/remove_destination", []byte(`{"name":"extra"}`), false)
-	haConfigs(t, ha, 29)
+	haConfigs(t, ha, 30)
 
 	// Restarted without "backup": its entities are removed.
 	a.Stop()
 	delete(env, "MAKERCAST_DESTINATIONS")
 	delete(env, "MAKERCAST_DESTINATION_BACKUP_KEY")
 	a = startAgent(t, env)
-	cfgs := haConfigs(t, ha, 25)
+	cfgs := haConfigs(t, ha, 26)
 	for topic := range cfgs {
 		if strings.Contains(topic, "backup") {
 			t.Errorf("stale entity %s kept", topic)

@@ -25,10 +25,12 @@ type sender interface {
 	// in typed properties.
 	graph() graph.Graph
 	// started runs once the pipeline is built, before it plays (signals,
-	// bus element messages).
-	started(p *pipeline) error
+	// bus element messages); g is the attachment's gate.
+	started(p *pipeline, g *gate) error
 	// poll reads what the sender did; it runs on the attach goroutine.
 	poll(p *pipeline) progress
+	// explain adds what the kind knows to a failure of its sender.
+	explain(err error) error
 	// end stops it cleanly when the output is switched off (an RTMP EOS
 	// ends the broadcast at once, a recording closes its file: the
 	// segments it closed are returned).
@@ -47,6 +49,8 @@ type progress struct {
 	// stalls: bytes must keep moving while live (a network output).
 	stalls   bool
 	segments []agent.Segment
+	// err ends the attachment (a recording that cannot write).
+	err error
 }
 
 // senderFor gives the sender of an output kind.
@@ -131,9 +135,17 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 	p.pipe.SetBaseTime(c.p.pipe.GetBaseTime())
 	p.pipe.SetStartTime(gst.ClockTimeNone)
 	g := newGate(vsrc, asrc)
-	if err := s.started(p); err != nil {
+	if err := s.started(p, g); err != nil {
 		return redact(err)
 	}
+	// However it ends, the sender's own work ends first (runs before the
+	// pipeline's close above).
+	ended := false
+	defer func() {
+		if !ended {
+			s.end(p, false)
+		}
+	}()
 	p.watch()
 	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
 		return redact(fmt.Errorf("media: start %s sender: %w", out.Kind(), err))
@@ -160,6 +172,7 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 	for {
 		select {
 		case <-ctx.Done():
+			ended = true
 			for _, seg := range s.end(p, live) {
 				if hooks.Segment != nil {
 					hooks.Segment(seg)
@@ -169,7 +182,7 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 		case <-c.done:
 			return errors.New("media: capture stopped")
 		case err := <-p.errc:
-			return redact(fmt.Errorf("media: %s: %w", out.Kind(), err))
+			return redact(s.explain(fmt.Errorf("media: %s: %w", out.Kind(), err)))
 		case now := <-ticker.C:
 			st := s.poll(p)
 			for _, seg := range st.segments {
@@ -177,11 +190,14 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 					hooks.Segment(seg)
 				}
 			}
+			if st.err != nil {
+				return redact(st.err)
+			}
 			switch {
 			case st.hold && !held:
 				g.close()
 			case !st.hold && held:
-				g.waitKeyframe()
+				g.reopen()
 				keyframe()
 				lastMove = now
 			}
@@ -214,7 +230,7 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 // gate starts a sender on a keyframe, and holds everything back while it
 // has nobody to send to: the proxysrc queues then never hold stale media.
 type gate struct {
-	// state: gateKeyframe (drop delta frames, and sound, until a keyframe),
+	// state: gateKeyframe (drop delta frames and sound until a keyframe),
 	// gateOpen, gateClosed (drop all).
 	state atomic.Int32
 }
@@ -239,8 +255,10 @@ func newGate(vsrc, asrc *gst.Element) *gate {
 		}
 		return gst.PadProbeOK
 	})
+	// Sound waits for the picture's keyframe too: a peer gets both from
+	// the same moment.
 	asrc.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
-		if g.state.Load() == gateClosed {
+		if g.state.Load() != gateOpen {
 			return gst.PadProbeDrop
 		}
 		return gst.PadProbeOK
@@ -250,6 +268,9 @@ func newGate(vsrc, asrc *gst.Element) *gate {
 
 func (g *gate) close()        { g.state.Store(gateClosed) }
 func (g *gate) waitKeyframe() { g.state.Store(gateKeyframe) }
+
+// reopen waits for a keyframe again if the gate is closed.
+func (g *gate) reopen() { g.state.CompareAndSwap(gateClosed, gateKeyframe) }
 
 // statsUint reads one unsigned field of an element's "stats" structure
 // (rtmp2sink's out-bytes-total, srtsink's bytes-sent-total).

@@ -55,6 +55,10 @@ func TestSRTGraphKeepsTheOutputInTypedProperties(t *testing.T) {
 	if !strings.Contains(g.String(), `passphrase="correct horse battery"`) {
 		t.Errorf("launch form %s", g)
 	}
+	local := SRTGraph(agent.SRTOutput{Host: "127.0.0.1", Port: 9000, Mode: agent.SRTListener, Latency: agent.DefaultSRTLatency})
+	if prop(t, local, "sink", "uri") != "srt://:9000" || prop(t, local, "sink", "localaddress") != "127.0.0.1" || prop(t, local, "sink", "localport") != "9000" {
+		t.Errorf("listener on one address: %s", local)
+	}
 	caller := SRTGraph(agent.SRTOutput{Host: "::1", Port: 7001, Mode: agent.SRTCaller, Latency: agent.DefaultSRTLatency})
 	if prop(t, caller, "sink", "uri") != "srt://[::1]:7001" || prop(t, caller, "sink", "passphrase") != "" {
 		t.Errorf("caller %s", caller)

@@ -35,7 +35,9 @@ func RTMPGraph(o agent.RTMPOutput) graph.Graph {
 
 func (s *rtmpSender) graph() graph.Graph { return RTMPGraph(s.o) }
 
-func (s *rtmpSender) started(*pipeline) error { return nil }
+func (s *rtmpSender) started(*pipeline, *gate) error { return nil }
+
+func (s *rtmpSender) explain(err error) error { return err }
 
 func (s *rtmpSender) poll(p *pipeline) progress {
 	n := statsUint(p.els["sink"], "out-bytes-total")

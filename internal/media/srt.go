@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/makercast/makercast/agent"
@@ -27,10 +28,16 @@ const srtLiveBytes = 16 * 1024
 func newSRTSender(o agent.SRTOutput) *srtSender { return &srtSender{o: o} }
 
 // SRTGraph is the sender of an SRT output. The output's fields go into
-// typed properties; the URI holds only the validated host and port.
+// typed properties; the URI holds only the validated host and port. A
+// listener's URI has no host (srtsink 1.22 accepts no caller when it has
+// one): the address to listen on is its localaddress.
 func SRTGraph(o agent.SRTOutput) graph.Graph {
+	uri := "srt://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	if o.Mode == agent.SRTListener {
+		uri = "srt://" + net.JoinHostPort("", strconv.Itoa(o.Port))
+	}
 	sink := graph.El("srtsink", "sink",
-		graph.P("uri", "srt://"+net.JoinHostPort(o.Host, strconv.Itoa(o.Port))),
+		graph.P("uri", uri),
 		graph.P("mode", string(o.Mode)),
 		graph.P("latency", int(o.Latency.Milliseconds())),
 		graph.P("auto-reconnect", false),
@@ -38,6 +45,9 @@ func SRTGraph(o agent.SRTOutput) graph.Graph {
 		// holds the frames back (see progress.hold), so none go stale.
 		graph.P("wait-for-connection", true),
 		graph.P("async", false))
+	if o.Mode == agent.SRTListener && o.Host != "" {
+		sink.Props = append(sink.Props, graph.P("localaddress", o.Host), graph.P("localport", o.Port))
+	}
 	if o.StreamID != "" {
 		sink.Props = append(sink.Props, graph.P("streamid", o.StreamID.Reveal()))
 	}
@@ -57,16 +67,28 @@ func SRTGraph(o agent.SRTOutput) graph.Graph {
 
 func (s *srtSender) graph() graph.Graph { return SRTGraph(s.o) }
 
-func (s *srtSender) started(p *pipeline) error {
+func (s *srtSender) started(p *pipeline, g *gate) error {
 	if s.o.Mode != agent.SRTListener {
 		return nil
 	}
 	sink := p.els["sink"]
-	// Called on srtsink's own thread: a counter, nothing more.
-	if _, err := sink.Connect("caller-added", func() { s.callers.Add(1) }); err != nil {
+	g.close() // nobody to send to yet
+	// Called on srtsink's own thread: a counter and the gate (atomics),
+	// nothing more. The gate shuts the moment the last caller leaves, so
+	// that little goes stale in the muxer for the next one; it opens again
+	// at a keyframe, which poll asks for.
+	if _, err := sink.Connect("caller-added", func() {
+		if s.callers.Add(1) == 1 {
+			g.waitKeyframe()
+		}
+	}); err != nil {
 		return fmt.Errorf("media: srtsink caller-added: %w", err)
 	}
-	if _, err := sink.Connect("caller-removed", func() { s.callers.Add(-1) }); err != nil {
+	if _, err := sink.Connect("caller-removed", func() {
+		if s.callers.Add(-1) <= 0 {
+			g.close()
+		}
+	}); err != nil {
 		return fmt.Errorf("media: srtsink caller-removed: %w", err)
 	}
 	return nil
@@ -86,3 +108,18 @@ func (s *srtSender) poll(p *pipeline) progress {
 }
 
 func (s *srtSender) end(*pipeline, bool) []agent.Segment { return nil }
+
+// explain: srtsink says "Connection does not exist" whatever the reason (the
+// listener rejects a wrong passphrase during the handshake, and libsrt
+// tells only the listener's side why), so the caller is told what it can
+// be.
+func (s *srtSender) explain(err error) error {
+	if s.o.Mode != agent.SRTCaller || !strings.Contains(err.Error(), "Connection does not exist") {
+		return err
+	}
+	why := "a wrong host or port, or a listener that is not running"
+	if s.o.Passphrase != "" {
+		why += ", or a passphrase that does not match the listener's"
+	}
+	return fmt.Errorf("%w (no SRT connection: %s; SRT does not tell which)", err, why)
+}

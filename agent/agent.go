@@ -126,7 +126,7 @@ func New(s Settings, media Media, pub Publisher, store Store, log *slog.Logger) 
 		files:  newWorker(),
 		cams:   cameraSet{byName: map[string]*camera{}, names: map[string]string{}},
 		dests:  destinationSet{byName: map[string]*destination{}},
-		shown:  shown{docs: map[string][]byte{}},
+		shown:  shown{docs: map[string][]byte{}, cleared: map[string]bool{}},
 		timers: timers{due: map[string]timer{}},
 	}
 	a.parts.discovery = discoveryState{seen: map[string]bool{}, current: map[string]bool{}}

@@ -150,7 +150,19 @@ var (
 	// SRT stream ids: plain names or the access-control syntax
 	// #!::r=live/cam,m=publish.
 	streamIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~:=,#!/@+-]{1,512}$`)
+	// plainWord is what an error may quote from a URL's query: a word that
+	// cannot be a pasted key (no digits, no mixed case, short).
+	plainWord = regexp.MustCompile(`^[a-z_]{1,16}$`)
 )
+
+// quoteWord shows a query key or value in an error only when it is a plain
+// word, so that a secret pasted in the wrong place is never echoed.
+func quoteWord(s string) string {
+	if plainWord.MatchString(s) {
+		return fmt.Sprintf("%q", s)
+	}
+	return "(not shown)"
+}
 
 // ParseDestination checks a destination's URL and key and gives the output
 // it names, by scheme: rtmp:// and rtmps:// (key: the stream key; with none,
@@ -261,7 +273,7 @@ func parseSRT(u *url.URL, key secret.Secret) (SRTOutput, error) {
 	}
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return o, fmt.Errorf("query key %.20q is given %d times", k, len(vs))
+			return o, fmt.Errorf("query key %s is given %d times", quoteWord(k), len(vs))
 		}
 		v := vs[0]
 		switch k {
@@ -270,12 +282,12 @@ func parseSRT(u *url.URL, key secret.Secret) (SRTOutput, error) {
 			case SRTCaller, SRTListener:
 				o.Mode = SRTMode(v)
 			default:
-				return o, fmt.Errorf("mode %.20q must be caller or listener", v)
+				return o, fmt.Errorf("mode %s must be caller or listener", quoteWord(v))
 			}
 		case "latency":
 			ms, err := strconv.Atoi(v)
 			if err != nil || ms < 20 || ms > 10000 {
-				return o, fmt.Errorf("latency %.20q must be whole milliseconds within 20..10000", v)
+				return o, fmt.Errorf("latency must be whole milliseconds within 20..10000")
 			}
 			o.Latency = time.Duration(ms) * time.Millisecond
 		case "streamid":
@@ -286,7 +298,7 @@ func parseSRT(u *url.URL, key secret.Secret) (SRTOutput, error) {
 		case "passphrase":
 			return o, fmt.Errorf("the passphrase goes in the destination's key (MAKERCAST_DESTINATION_<NAME>_KEY or add_destination's key), not the URL")
 		default:
-			return o, fmt.Errorf("unknown query key %.20q (mode, latency, streamid)", k)
+			return o, fmt.Errorf("unknown query key %s (mode, latency, streamid)", quoteWord(k))
 		}
 	}
 	o.Host = u.Hostname()

@@ -44,8 +44,14 @@ type recording struct {
 	// Closed segments of this recording and their bytes.
 	segments   int
 	closedSize int64
-	// shownDuration is the time recorded as of the last stats tick.
+	// The time recorded and the bytes of the open file, as of the last
+	// stats tick (what is published).
 	shownDuration time.Duration
+	shownBytes    uint64
+	// writing are the files opened and not yet reported closed (a file is
+	// finished in the background after the next one starts, or after the
+	// recording is switched off): retention never touches them.
+	writing map[string]bool
 }
 
 // RecordingState is the retained JSON of a camera's recording.
@@ -71,7 +77,7 @@ const (
 
 func (r *recording) view() RecordingState {
 	s := RecordingState{State: onOff(r.on), Status: RecordingIdle, LastError: r.lastError, Segments: r.segments,
-		Bytes: r.closedSize + int64(r.fileBytes), DurationS: int64(r.shownDuration / time.Second)}
+		Bytes: r.closedSize + int64(r.shownBytes), DurationS: int64(r.shownDuration / time.Second)}
 	if r.on {
 		s.Started = r.started.UTC().Format(time.RFC3339)
 		s.File = r.file
@@ -89,7 +95,7 @@ func (r *recording) view() RecordingState {
 
 func (r *recording) tick(now time.Time) {
 	if r.on {
-		r.shownDuration = now.Sub(r.started)
+		r.shownDuration, r.shownBytes = now.Sub(r.started), r.fileBytes
 	}
 }
 
@@ -122,12 +128,12 @@ func (a *Agent) switchRecording(cam *camera, on bool) {
 		return
 	}
 	if on {
-		*r = recording{on: true, gen: a.newGen(), state: StateConnecting, started: time.Now()}
+		*r = recording{on: true, gen: a.newGen(), state: StateConnecting, started: time.Now(), writing: r.writing}
 		a.log.Info("recording started", "camera", cam.cfg.Name, "dir", a.recordOutput(cam.cfg.Name).Dir)
 		return
 	}
 	a.log.Info("recording stopped", "camera", cam.cfg.Name, "segments", r.segments)
-	r.on, r.state, r.file, r.fileBytes = false, StateIdle, "", 0
+	r.on, r.state, r.file, r.fileBytes, r.shownBytes = false, StateIdle, "", 0, 0
 	r.shownDuration = time.Since(r.started)
 }
 
@@ -177,10 +183,23 @@ func (a *Agent) recordingProgressed(ev outputProgressed) {
 // (with its path, start and length) and retention runs.
 func (a *Agent) segmentChanged(ev segmentChanged) {
 	c := a.cams.get(ev.camera)
+	if c == nil {
+		return
+	}
+	w := &c.recording.writing
+	if *w == nil {
+		*w = map[string]bool{}
+	}
+	if ev.seg.Closed {
+		delete(*w, ev.seg.Path)
+	} else {
+		(*w)[ev.seg.Path] = true
+	}
 	r := a.recordingOf(ev)
-	if c == nil || r == nil {
-		// A recording switched off still closes its last file: announce it.
-		if ev.seg.Closed && c != nil {
+	if r == nil {
+		// A recording switched off (or replaced) still closes its last
+		// file: announce it.
+		if ev.seg.Closed {
 			a.segmentEvent(c.cfg.Name, ev.seg)
 			a.runRetention()
 		}
@@ -241,8 +260,8 @@ func (a *Agent) runRetention() {
 	rs.running = true
 	open := map[string]bool{}
 	a.cams.each(func(c *camera) {
-		if c.recording.file != "" {
-			open[c.recording.file] = true
+		for f := range c.recording.writing {
+			open[f] = true
 		}
 	})
 	log := a.log

@@ -15,6 +15,10 @@ import (
 // shown is what the retained topics last held.
 type shown struct {
 	docs map[string][]byte
+	// cleared are the topics emptied since (a removed destination, a
+	// closed camera's rates): cleared again after a reconnect, in case the
+	// broker was away when they were.
+	cleared map[string]bool
 	// resend: the broker session is new (a reconnect): send everything
 	// again at the next step, whether it changed or not.
 	resend bool
@@ -32,8 +36,14 @@ type document struct {
 func (a *Agent) publishChanges() {
 	docs := a.documents()
 	now := make(map[string]bool, len(docs))
+	if a.shown.resend {
+		for topic := range a.shown.cleared {
+			a.out.put(topic, nil, true)
+		}
+	}
 	for _, d := range docs {
 		now[d.topic] = true
+		delete(a.shown.cleared, d.topic)
 		if old, ok := a.shown.docs[d.topic]; ok && !a.shown.resend && bytes.Equal(old, d.payload) {
 			continue
 		}
@@ -43,6 +53,7 @@ func (a *Agent) publishChanges() {
 	for topic := range a.shown.docs {
 		if !now[topic] {
 			delete(a.shown.docs, topic)
+			a.shown.cleared[topic] = true
 			a.out.put(topic, nil, true) // cleared: a removed destination, a closed camera's rates
 		}
 	}

@@ -265,9 +265,12 @@ func (a *Agent) timelapseAssembled(r timelapseAssembled) {
 		a.timelapseEvent(r.camera, map[string]any{"event": "error", "error": tl.lastError, "frames": r.frames})
 		return
 	}
-	a.store.Added(r.out)
-	session, store := r.session, a.store
-	a.files.do(func() func() { _ = store.RemoveAll(session); return nil }) // the frames; the video stays
+	session, store, out := r.session, a.store, r.out
+	a.files.do(func() func() {
+		store.Added(out)
+		_ = store.RemoveAll(session) // the frames; the video stays
+		return nil
+	})
 	fps := a.s.Timelapse.FPS
 	a.log.Info("timelapse done", "camera", r.camera, "path", r.out, "frames", r.frames)
 	a.timelapseEvent(r.camera, map[string]any{

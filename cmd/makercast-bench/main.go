@@ -38,6 +38,7 @@ type config struct {
 	syncWindow   time.Duration
 	syncAfter    time.Duration
 	snapTrials   int
+	outputWindow time.Duration // each window of the output-cost rows
 }
 
 var (
@@ -68,7 +69,7 @@ func realMain() int {
 	flag.StringVar(&cfg.agent, "agent", "bin/makercast-agent", "agent binary to measure (`make build` makes it)")
 	flag.BoolVar(&cfg.quick, "quick", false, "short runs for development (numbers are noisier)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep temporary directories (server and agent logs)")
-	only := flag.String("only", "", "comma-separated measurements to run (1-8); default all")
+	only := flag.String("only", "", "comma-separated measurements to run (1-10); default all")
 	flag.Parse()
 
 	start := time.Now()
@@ -80,12 +81,14 @@ func realMain() int {
 		cfg.onTrials, cfg.shortOutages, cfg.long = 3, 1, false
 		cfg.syncWindow, cfg.syncAfter = 20*time.Second, 10*time.Second
 		cfg.snapTrials = 10
+		cfg.outputWindow = 5 * time.Second
 	} else {
 		cfg.rounds, cfg.warmup, cfg.window = 4, 3*time.Second, 20*time.Second
 		cfg.idleSettle, cfg.idleWindow = 3*time.Second, 10*time.Second
 		cfg.onTrials, cfg.shortOutages, cfg.long = 10, 3, true
 		cfg.syncWindow, cfg.syncAfter = 60*time.Second, 20*time.Second
 		cfg.snapTrials = 40
+		cfg.outputWindow = 10 * time.Second
 	}
 	abs, err := filepath.Abs(cfg.agent)
 	if err != nil {
@@ -109,8 +112,8 @@ func realMain() int {
 			continue
 		}
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 8 {
-			fmt.Fprintf(os.Stderr, "makercast-bench: -only: %q is not a measurement number 1-8\n", s)
+		if err != nil || n < 1 || n > 10 {
+			fmt.Fprintf(os.Stderr, "makercast-bench: -only: %q is not a measurement number 1-10\n", s)
 			return 2
 		}
 		selected[n] = true
@@ -197,6 +200,16 @@ func defineSections(cfg *config) []section {
 				how: "stream OFF, capture closed; the same measurement: the camera is opened for the picture and closed again"},
 			{metric: "CPU cost of the snapshot branch while streaming", goal: "≤ 2 % of one core",
 				how: fmt.Sprintf("the gst-launch 720p30 pipeline of row 1 with and without the agent's raw tee + leaky one-frame queue + appsink, alternating, %s each", window)},
+		}},
+		{ids: []int{9, 10}, run: benchOutputs, rows: []*row{
+			{metric: "CPU cost of a second RTMP destination, streaming 720p30", goal: "≤ 2 % of one core",
+				how: fmt.Sprintf("one agent streaming to nginx-rtmp (destination main); utime+stime over %s (after %s) with and without a second RTMP destination to the same server, alternating, %d rounds; difference of the means", fmtDur(cfg.outputWindow), fmtDur(cfg.warmup), cfg.rounds)},
+			{metric: "CPU cost of an SRT output", goal: "≤ 2 % of one core",
+				how: "the same, with an SRT caller (latency 20 ms) to a GStreamer srtsrc listener on loopback (its CPU not counted)"},
+			{metric: "CPU cost of a recording", goal: "≤ 2 % of one core",
+				how: "the same, with the camera's recording on (fragmented MP4 segments of 60 s in a temporary media directory)"},
+			{metric: "MQTT ON → first bytes at the SRT receiver", goal: "median ≤ 0.3 s",
+				how: fmt.Sprintf("same agent, camera already running for main; clock starts before publishing ON on destination/srt/set, stops when a fresh srtsrc listener (latency 20 ms, SRT's receive buffer delays delivery by it) has written its first byte (unbuffered filesink, polled every 5 ms); %d trials", cfg.onTrials)},
 		}},
 		{ids: []int{8}, run: benchTelemetry, rows: []*row{
 			{metric: "telemetry cost", goal: "≤ 0.5 % of one core",

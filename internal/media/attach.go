@@ -139,11 +139,16 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 		return redact(err)
 	}
 	// However it ends, the sender's own work ends first (runs before the
-	// pipeline's close above).
+	// pipeline's close above), and what it closed is reported.
 	ended := false
 	defer func() {
-		if !ended {
-			s.end(p, false)
+		if ended {
+			return
+		}
+		for _, seg := range s.end(p, false) {
+			if hooks.Segment != nil {
+				hooks.Segment(seg)
+			}
 		}
 	}()
 	p.watch()

@@ -106,6 +106,9 @@ func (s *recordSender) run(p *pipeline, vs, as *app.Sink) {
 	defer close(s.done)
 	r := &recorder{s: s, p: p, finishWith: 3 * time.Second}
 	defer r.closing.Wait()
+	// However writing ends (stopped, or a write failed), the file being
+	// written is finished and its writer set to NULL.
+	defer r.finishFile()
 	var v, a *gst.Sample
 	for {
 		stopping := false
@@ -154,7 +157,6 @@ func (s *recordSender) run(p *pipeline, vs, as *app.Sink) {
 			}
 		}
 		if stopping {
-			r.finishFile()
 			return
 		}
 	}

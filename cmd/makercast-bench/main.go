@@ -39,6 +39,7 @@ type config struct {
 	syncAfter    time.Duration
 	snapTrials   int
 	outputWindow time.Duration // each window of the output-cost rows
+	outputRounds int
 }
 
 var (
@@ -81,14 +82,14 @@ func realMain() int {
 		cfg.onTrials, cfg.shortOutages, cfg.long = 3, 1, false
 		cfg.syncWindow, cfg.syncAfter = 20*time.Second, 10*time.Second
 		cfg.snapTrials = 10
-		cfg.outputWindow = 5 * time.Second
+		cfg.outputWindow, cfg.outputRounds = 5*time.Second, 2
 	} else {
 		cfg.rounds, cfg.warmup, cfg.window = 4, 3*time.Second, 20*time.Second
 		cfg.idleSettle, cfg.idleWindow = 3*time.Second, 10*time.Second
 		cfg.onTrials, cfg.shortOutages, cfg.long = 10, 3, true
 		cfg.syncWindow, cfg.syncAfter = 60*time.Second, 20*time.Second
 		cfg.snapTrials = 40
-		cfg.outputWindow = 10 * time.Second
+		cfg.outputWindow, cfg.outputRounds = 10*time.Second, 6
 	}
 	abs, err := filepath.Abs(cfg.agent)
 	if err != nil {
@@ -203,11 +204,11 @@ func defineSections(cfg *config) []section {
 		}},
 		{ids: []int{9, 10}, run: benchOutputs, rows: []*row{
 			{metric: "CPU cost of a second RTMP destination, streaming 720p30", goal: "≤ 2 % of one core",
-				how: fmt.Sprintf("one agent streaming to nginx-rtmp (destination main); utime+stime over %s (after %s) with and without a second RTMP destination to the same server, alternating, %d rounds; difference of the means", fmtDur(cfg.outputWindow), fmtDur(cfg.warmup), cfg.rounds)},
+				how: fmt.Sprintf("one agent streaming 720p30 at 2500 kbit/s to nginx-rtmp (destination main; x264 ultrafast, whose run-to-run jitter is a third of veryfast's); utime+stime over %s (after %s) with and without a second RTMP destination to the same server, alternating, %d rounds; the median of the paired differences. Baseline: the same with gst-launch, the single pipeline with and without a second flvmux ! rtmp2sink branch", fmtDur(cfg.outputWindow), fmtDur(cfg.warmup), cfg.outputRounds)},
 			{metric: "CPU cost of an SRT output", goal: "≤ 2 % of one core",
-				how: "the same, with an SRT caller (latency 20 ms) to a GStreamer srtsrc listener on loopback (its CPU not counted)"},
+				how: "the same, with an SRT caller (latency 20 ms) to a GStreamer srtsrc listener on loopback (its CPU not counted); baseline branch h264parse ! mpegtsmux ! srtsink"},
 			{metric: "CPU cost of a recording", goal: "≤ 2 % of one core",
-				how: "the same, with the camera's recording on (fragmented MP4 segments of 60 s in a temporary media directory)"},
+				how: "the same, with the camera's recording on (fragmented MP4 segments of 60 s in a temporary media directory); baseline branch mp4mux fragment-duration=1000 ! filesink"},
 			{metric: "MQTT ON → first bytes at the SRT receiver", goal: "median ≤ 0.3 s",
 				how: fmt.Sprintf("same agent, camera already running for main; clock starts before publishing ON on destination/srt/set, stops when a fresh srtsrc listener (latency 20 ms, SRT's receive buffer delays delivery by it) has written its first byte (unbuffered filesink, polled every 5 ms); %d trials", cfg.onTrials)},
 		}},

@@ -24,6 +24,9 @@ type sender interface {
 	// "asrc". Everything in it comes from the output's validated fields,
 	// in typed properties.
 	graph() graph.Graph
+	// holds: the sender may hold its frames back again after it started
+	// (an SRT listener without callers), so its gate stays.
+	holds() bool
 	// started runs once the pipeline is built, before it plays (signals,
 	// bus element messages); g is the attachment's gate.
 	started(p *pipeline, g *gate) error
@@ -134,7 +137,7 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 	p.pipe.ForceClock(c.p.pipe.GetPipelineClock())
 	p.pipe.SetBaseTime(c.p.pipe.GetBaseTime())
 	p.pipe.SetStartTime(gst.ClockTimeNone)
-	g := newGate(vsrc, asrc)
+	g := newGate(vsrc, asrc, s.holds())
 	if err := s.started(p, g); err != nil {
 		return redact(err)
 	}
@@ -234,6 +237,8 @@ func (c *Capture) Attach(ctx context.Context, out agent.Output, hooks agent.Outp
 
 // gate starts a sender on a keyframe, and holds everything back while it
 // has nobody to send to: the proxysrc queues then never hold stale media.
+// A gate that never closes again removes its probes once open (a probe is
+// a callback into Go for every frame).
 type gate struct {
 	// state: gateKeyframe (drop delta frames and sound until a keyframe),
 	// gateOpen, gateClosed (drop all).
@@ -246,8 +251,12 @@ const (
 	gateClosed
 )
 
-func newGate(vsrc, asrc *gst.Element) *gate {
+func newGate(vsrc, asrc *gst.Element, holds bool) *gate {
 	g := &gate{}
+	open := gst.PadProbeOK
+	if !holds {
+		open = gst.PadProbeRemove
+	}
 	vsrc.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		switch g.state.Load() {
 		case gateClosed:
@@ -257,8 +266,13 @@ func newGate(vsrc, asrc *gst.Element) *gate {
 				return gst.PadProbeDrop
 			}
 			g.state.CompareAndSwap(gateKeyframe, gateOpen)
+			if !holds {
+				// The keyframe itself passes; removing the probe now lets
+				// it through (PadProbeRemove passes the buffer on).
+				return gst.PadProbeRemove
+			}
 		}
-		return gst.PadProbeOK
+		return open
 	})
 	// Sound waits for the picture's keyframe too: a peer gets both from
 	// the same moment.
@@ -266,7 +280,7 @@ func newGate(vsrc, asrc *gst.Element) *gate {
 		if g.state.Load() != gateOpen {
 			return gst.PadProbeDrop
 		}
-		return gst.PadProbeOK
+		return open
 	})
 	return g
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -15,8 +16,8 @@ import (
 // mp4Writer writes encoded H.264 and AAC samples, pushed from Go, into one
 // fragmented MP4 file: appsrc pair into mp4mux into filesink. mp4mux
 // writes the header (moov) first and then a fragment (moof + mdat) every
-// fragment, with synchronous writes, so a file cut short by a power cut or
-// kill -9 plays up to its last whole fragment; a finished file gets its
+// fragment, written through at once (and synced by the recorder), so a file
+// cut short by a power cut or kill -9 plays up to its last whole fragment; a finished file gets its
 // index and durations written at the end. Each sample keeps its caps,
 // timestamps and segment (the encoders' segments differ: x264 puts video
 // 1000 hours in), so mp4mux lines the streams up by running time and
@@ -25,6 +26,8 @@ type mp4Writer struct {
 	p    *pipeline
 	v, a *app.Source
 	Path string
+	// file is the same file, opened to sync what was written to the disk.
+	file *os.File
 }
 
 // MP4Graph is the writer pipeline for one file.
@@ -36,9 +39,10 @@ func MP4Graph(path string, fragment time.Duration) graph.Graph {
 	return graph.Graph{Chains: []graph.Chain{
 		{Elems: []graph.Elem{
 			graph.El("mp4mux", "mux", graph.P("fragment-duration", int(fragment.Milliseconds()))),
-			// Unbuffered and synchronous: a fragment is on disk when it is
-			// written, not in a user-space buffer a crash would lose.
-			graph.El("filesink", "file", graph.P("location", path), graph.P("buffer-mode", "unbuffered"), graph.P("o-sync", true), graph.P("async", false)),
+			// Unbuffered: what mp4mux wrote is in the kernel at once, not in
+			// a user-space buffer a crash would lose; the recorder has it
+			// reach the disk (fdatasync) every second.
+			graph.El("filesink", "file", graph.P("location", path), graph.P("buffer-mode", "unbuffered"), graph.P("async", false)),
 		}},
 		{Elems: []graph.Elem{src("vsrc")}, To: "mux.video_%u"},
 		{Elems: []graph.Elem{src("asrc")}, To: "mux.audio_%u"},
@@ -55,6 +59,11 @@ func newMP4Writer(log *slog.Logger, path string, fragment time.Duration) (*mp4Wr
 	if err := p.pipe.SetState(gst.StatePlaying); err != nil {
 		p.close()
 		return nil, fmt.Errorf("media: start the writer of %s: %w", path, err)
+	}
+	// filesink has created it in READY.
+	if w.file, err = os.Open(path); err != nil {
+		p.close()
+		return nil, fmt.Errorf("media: %w", err)
 	}
 	return w, nil
 }
@@ -77,6 +86,15 @@ func (w *mp4Writer) push(video bool, smp *gst.Sample) error {
 	return nil
 }
 
+// sync has what was written so far reach the disk: a power cut then loses
+// at most what came since.
+func (w *mp4Writer) sync() error {
+	if err := w.file.Sync(); err != nil {
+		return fmt.Errorf("media: sync %s: %w", w.Path, err)
+	}
+	return nil
+}
+
 // finish ends the file (EOS: mp4mux writes its index) and stops the writer,
 // waiting at most within for the file to be complete.
 func (w *mp4Writer) finish(within time.Duration) error {
@@ -92,5 +110,9 @@ func (w *mp4Writer) finish(within time.Duration) error {
 		err = fmt.Errorf("media: %s not complete within %s", w.Path, within)
 	}
 	w.p.close()
+	if serr := w.file.Sync(); serr != nil && err == nil {
+		err = fmt.Errorf("media: sync %s: %w", w.Path, serr)
+	}
+	w.file.Close()
 	return err
 }

@@ -29,7 +29,6 @@ type recordSender struct {
 	o agent.RecordOutput
 	c *Capture
 
-	wake     chan struct{} // a sample is waiting (from appsink callbacks)
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -44,7 +43,7 @@ func newRecordSender(o agent.RecordOutput, c *Capture) (*recordSender, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("media: recording directory: %w", err)
 	}
-	return &recordSender{o: o, c: c, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &recordSender{o: o, c: c, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // RecordGraph is the sender of a recording: the proxysrc pair into two
@@ -63,22 +62,43 @@ func RecordGraph() graph.Graph {
 
 func (s *recordSender) graph() graph.Graph { return RecordGraph() }
 
+func (s *recordSender) holds() bool { return false }
+
 func (s *recordSender) explain(err error) error { return err }
 
 func (s *recordSender) started(p *pipeline, _ *gate) error {
-	vs, as := app.SinkFromElement(p.els["vout"]), app.SinkFromElement(p.els["aout"])
-	// Called on the streaming threads: a wake-up, nothing more.
-	notify := func(*app.Sink) gst.FlowReturn {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-		return gst.FlowOK
-	}
-	vs.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: notify})
-	as.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: notify})
-	go s.run(p, vs, as)
+	go s.run(p, app.SinkFromElement(p.els["vout"]), app.SinkFromElement(p.els["aout"]))
 	return nil
+}
+
+// sample is one pulled sample, with what the recorder needs of it read
+// once (every read of a go-gst wrapper is a cgo call and an allocation).
+type sample struct {
+	smp *gst.Sample
+	rt  time.Duration // running time
+	key bool
+	dur gst.ClockTime
+}
+
+// stream pulls one appsink's samples; its segment is read from its first
+// sample (a live capture's encoder segment does not change: x264 puts video
+// 1000 hours in, the sound starts at 0).
+type stream struct {
+	sink *app.Sink
+	seg  *gst.Segment
+}
+
+func (st *stream) pull(wait time.Duration) *sample {
+	smp := st.sink.TryPullSample(gst.ClockTime(wait.Nanoseconds()))
+	if smp == nil {
+		return nil
+	}
+	if st.seg == nil {
+		st.seg = smp.GetSegment()
+	}
+	buf := smp.GetBuffer()
+	return &sample{smp: smp, rt: time.Duration(st.seg.ToRunningTime(gst.FormatTime, uint64(buf.PresentationTimestamp()))),
+		key: !buf.HasFlags(gst.BufferFlagDeltaUnit), dur: buf.Duration()}
 }
 
 // recorder is the state of the writing goroutine.
@@ -92,7 +112,7 @@ type recorder struct {
 	sound      bool          // a sound sample came: the file can start
 	start      time.Duration // running time of the current file's first frame
 	startWall  time.Time
-	held       []*gst.Sample // sound at or after the cut, waiting for its keyframe
+	held       []*sample     // sound at or after the cut, waiting for its keyframe
 	last       time.Duration // running time of the newest frame written, and its duration
 	lastDur    gst.ClockTime
 	closing    sync.WaitGroup
@@ -100,6 +120,12 @@ type recorder struct {
 	// waiting is since when a first keyframe waits for the sound's caps.
 	waiting time.Time
 }
+
+// pullEvery is how often the recorder takes what the appsinks hold: a
+// wake-up ten times a second, never a call that blocks in C (each one makes
+// the Go scheduler hand its thread over) and no callback from the
+// streaming threads.
+const pullEvery = 100 * time.Millisecond
 
 // run writes what the appsinks hold until stop, then finishes the file.
 func (s *recordSender) run(p *pipeline, vs, as *app.Sink) {
@@ -109,29 +135,40 @@ func (s *recordSender) run(p *pipeline, vs, as *app.Sink) {
 	// However writing ends (stopped, or a write failed), the file being
 	// written is finished and its writer set to NULL.
 	defer r.finishFile()
-	var v, a *gst.Sample
+	video, audio := &stream{sink: vs}, &stream{sink: as}
+	tick := time.NewTicker(pullEvery)
+	defer tick.Stop()
+	var v, a *sample
+	synced := time.Now()
 	for {
 		stopping := false
 		select {
 		case <-s.stop:
 			stopping = true
-		case <-s.wake:
-		case <-time.After(100 * time.Millisecond):
+		case now := <-tick.C:
+			// About a fragment's worth: what mp4mux wrote reaches the disk.
+			if r.w != nil && now.Sub(synced) >= r.s.o.Fragment {
+				synced = now
+				if err := r.w.sync(); err != nil {
+					r.fail(err)
+					return
+				}
+			}
 		}
 		// Write in timestamp order: the earlier of the next video and the
-		// next audio sample; a stream that has nothing yet is waited for,
-		// unless stopping.
+		// next audio sample; a stream that has nothing yet is waited for
+		// (till the next tick), unless stopping.
 		for {
 			if v == nil {
-				v = vs.TryPullSample(0)
+				v = video.pull(0)
 			}
 			if a == nil {
-				a = as.TryPullSample(0)
+				a = audio.pull(0)
 			}
 			if v == nil && a == nil {
 				break
 			}
-			if v != nil && (a == nil || runningTime(v) <= runningTime(a)) {
+			if v != nil && (a == nil || v.rt <= a.rt) {
 				if a == nil && !stopping && (r.w != nil || !r.sound) {
 					// The sound of this moment is on its way (or, for the
 					// first file, the sound's caps).
@@ -162,12 +199,6 @@ func (s *recordSender) run(p *pipeline, vs, as *app.Sink) {
 	}
 }
 
-// runningTime is when a sample is to be shown, in the capture's running
-// time.
-func runningTime(s *gst.Sample) time.Duration {
-	return time.Duration(s.GetSegment().ToRunningTime(gst.FormatTime, uint64(s.GetBuffer().PresentationTimestamp())))
-}
-
 func (r *recorder) failed() bool {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -182,10 +213,8 @@ func (r *recorder) fail(err error) {
 	r.s.mu.Unlock()
 }
 
-func (r *recorder) video(smp *gst.Sample) {
-	buf := smp.GetBuffer()
-	t := runningTime(smp)
-	key := !buf.HasFlags(gst.BufferFlagDeltaUnit)
+func (r *recorder) video(smp *sample) {
+	t, key := smp.rt, smp.key
 	switch {
 	case r.w == nil && !key:
 		return // the slot's gate starts at a keyframe; this cannot be
@@ -197,24 +226,24 @@ func (r *recorder) video(smp *gst.Sample) {
 	if r.w == nil {
 		return
 	}
-	if err := r.w.push(true, smp); err != nil {
+	if err := r.w.push(true, smp.smp); err != nil {
 		r.fail(err)
 	}
-	r.last, r.lastDur = t, buf.Duration()
+	r.last, r.lastDur = t, smp.dur
 }
 
-func (r *recorder) audio(smp *gst.Sample) {
+func (r *recorder) audio(smp *sample) {
 	r.sound = true
 	if r.w == nil {
 		return // before the first keyframe
 	}
-	if runningTime(smp) >= r.start+r.s.o.Segment {
+	if smp.rt >= r.start+r.s.o.Segment {
 		// The file may end at the next keyframe, or go on: decided when
 		// the keyframe comes.
 		r.held = append(r.held, smp)
 		return
 	}
-	if err := r.w.push(false, smp); err != nil {
+	if err := r.w.push(false, smp.smp); err != nil {
 		r.fail(err)
 	}
 }
@@ -222,10 +251,10 @@ func (r *recorder) audio(smp *gst.Sample) {
 // cut ends the current file before the keyframe at t and starts the next
 // one with it.
 func (r *recorder) cut(t time.Duration) {
-	var later []*gst.Sample
+	var later []*sample
 	for _, smp := range r.held {
-		if runningTime(smp) < t {
-			if err := r.w.push(false, smp); err != nil {
+		if smp.rt < t {
+			if err := r.w.push(false, smp.smp); err != nil {
 				r.fail(err)
 			}
 		} else {
@@ -239,7 +268,7 @@ func (r *recorder) cut(t time.Duration) {
 		return
 	}
 	for _, smp := range later {
-		if err := r.w.push(false, smp); err != nil {
+		if err := r.w.push(false, smp.smp); err != nil {
 			r.fail(err)
 		}
 	}
@@ -272,7 +301,7 @@ func (r *recorder) finishFile() {
 		return
 	}
 	for _, smp := range r.held { // stopping: what was held belongs here
-		_ = w.push(false, smp)
+		_ = w.push(false, smp.smp)
 	}
 	r.held = nil
 	r.w = nil

@@ -35,6 +35,8 @@ func RTMPGraph(o agent.RTMPOutput) graph.Graph {
 
 func (s *rtmpSender) graph() graph.Graph { return RTMPGraph(s.o) }
 
+func (s *rtmpSender) holds() bool { return false }
+
 func (s *rtmpSender) started(*pipeline, *gate) error { return nil }
 
 func (s *rtmpSender) explain(err error) error { return err }

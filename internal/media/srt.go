@@ -67,6 +67,8 @@ func SRTGraph(o agent.SRTOutput) graph.Graph {
 
 func (s *srtSender) graph() graph.Graph { return SRTGraph(s.o) }
 
+func (s *srtSender) holds() bool { return s.o.Mode == agent.SRTListener }
+
 func (s *srtSender) started(p *pipeline, g *gate) error {
 	if s.o.Mode != agent.SRTListener {
 		return nil

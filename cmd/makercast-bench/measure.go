@@ -52,6 +52,11 @@ func (r *rig) agentEnv(key string) map[string]string {
 		"MAKERCAST_AUDIO":             "test",
 		"MAKERCAST_AUDIO_BITRATE":     "128",
 		"MAKERCAST_LOG_LEVEL":         "info",
+		// A media directory of the run's own: the default is the machine's
+		// (/var/lib/makercast), and with it the switches an earlier agent
+		// saved for Resume; switched on again, "idle" would never come.
+		"MAKERCAST_MEDIA_DIR": r.tb.TempDir(),
+		"MAKERCAST_RESUME":    "false",
 	}
 }
 
